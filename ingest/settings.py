@@ -1,0 +1,254 @@
+"""Typed settings read from CLI flags and ``INGEST_*`` environment variables (contract module).
+
+Each setting is declared once as an :class:`Option` (flag, variable, parser, default, unit,
+help). A CLI adds the options to its ``argparse`` parser with :func:`add_options` and builds
+its settings object with :func:`resolve`; a flag beats a variable, which beats the default.
+Every bad value or impossible combination raises :class:`~ingest.errors.ConfigError` naming
+the flag, the variable and the value; CLIs exit with code 2 on it.
+
+``OTEL_*`` variables are read by the OpenTelemetry SDK itself (see :mod:`ingest.telemetry`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from ingest.errors import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (``redis://:***@host:6379/0``).
+
+    Used wherever a Redis URL can be shown: logs, errors, ``--help``, the stats view.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"//[^@/]*@", "//***@", url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+# ---- value parsers: each raises ValueError with a short reason --------------------------------
+
+
+def positive_int(text: str) -> int:
+    """Parse an integer >= 1 (``_`` separators allowed)."""
+    value = int(text.replace("_", ""))
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """Parse an integer >= 0."""
+    value = int(text.replace("_", ""))
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """Parse a finite number > 0."""
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a positive number")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """Parse a finite number >= 0."""
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a non-negative number")
+    return value
+
+
+def boolean(text: str) -> bool:
+    """Parse ``1/0, true/false, yes/no, on/off`` (any case)."""
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    """Return a parser accepting only one of ``allowed``."""
+
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def redis_url(text: str) -> str:
+    """Accept ``redis://``, ``rediss://`` and ``unix://`` URLs."""
+    if urlsplit(text).scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return text
+
+
+def text(value: str) -> str:
+    """Accept any non-empty string."""
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: its flag, its environment variable and how to parse it.
+
+    Attributes:
+        dest: attribute name on the settings object.
+        flag: the CLI flag (``--maxlen``); ``None`` for a variable-only setting.
+        env: the environment variable (``INGEST_MAXLEN``); ``None`` for a flag-only setting.
+        parse: turns text into the value; raises ``ValueError`` with a short reason.
+        default: the value when neither flag nor variable is given (not parsed).
+        help: one line for ``--help`` and the README's settings table.
+        unit: unit for humans (``entries``, ``s``, ``ms``, ``bytes``), or "".
+        secret: redact URL passwords when showing the value.
+        is_flag: a boolean switch (``--burst``) rather than a flag taking a value.
+    """
+
+    dest: str
+    flag: str | None
+    env: str | None
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    unit: str = ""
+    secret: bool = False
+    is_flag: bool = False
+
+    @property
+    def label(self) -> str:
+        """``--flag / VARIABLE``, as used in error messages."""
+        return " / ".join(name for name in (self.flag, self.env) if name)
+
+
+def label(options: Iterable[Option], dest: str) -> str:
+    """Return the ``--flag / VARIABLE`` label of ``dest`` in ``options``."""
+    for option in options:
+        if option.dest == dest:
+            return option.label
+    return dest
+
+
+def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> None:
+    """Add ``options`` with a flag to ``parser``; values stay text until :func:`resolve`."""
+    for option in options:
+        if option.flag is None:
+            continue
+        shown = redact_url(str(option.default)) if option.secret else option.default
+        unit = f" ({option.unit})" if option.unit else ""
+        env = f" [env {option.env}]" if option.env else ""
+        help_text = f"{option.help}{unit}; default {shown}{env}".replace("%", "%%")
+        if option.is_flag:
+            parser.add_argument(
+                option.flag, dest=option.dest, action="store_const", const="true", help=help_text
+            )
+        else:
+            parser.add_argument(option.flag, dest=option.dest, default=None, help=help_text)
+
+
+def resolve(
+    options: Sequence[Option],
+    args: argparse.Namespace | Mapping[str, Any] | None,
+    environ: Mapping[str, str],
+) -> dict[str, Any]:
+    """Return ``{dest: value}`` for ``options``: flag, else variable, else default.
+
+    Raises:
+        ConfigError: a value that does not parse, naming the flag or variable and the value.
+    """
+    given: Mapping[str, Any]
+    if args is None:
+        given = {}
+    elif isinstance(args, argparse.Namespace):
+        given = vars(args)
+    else:
+        given = args
+    values: dict[str, Any] = {}
+    for option in options:
+        raw, where = given.get(option.dest), option.flag
+        if raw is None and option.env is not None and option.env in environ:
+            raw, where = environ[option.env], option.env
+        if raw is None:
+            values[option.dest] = option.default
+            continue
+        if not isinstance(raw, str):
+            values[option.dest] = raw
+            continue
+        try:
+            values[option.dest] = option.parse(raw)
+        except ValueError as exc:
+            shown = redact_url(raw) if option.secret else raw
+            raise ConfigError(f"{where} = {shown!r}: {exc}") from None
+    return values
+
+
+# ---- the shared options ----------------------------------------------------------------------
+
+REDIS_OPTIONS: tuple[Option, ...] = (
+    Option("redis_url", "--redis-url", "INGEST_REDIS_URL", redis_url, DEFAULT_REDIS_URL,
+           "Redis URL (redis://, rediss://, unix://)", secret=True),
+    Option("connect_timeout_s", "--connect-timeout", "INGEST_CONNECT_TIMEOUT", positive_float,
+           10.0, "how long to keep retrying to reach Redis at start before giving up", "s"),
+    Option("socket_timeout_s", "--socket-timeout", "INGEST_SOCKET_TIMEOUT", positive_float,
+           15.0, "Redis socket read timeout; blocking reads must stay below it", "s"),
+)
+
+STREAM_OPTIONS: tuple[Option, ...] = (
+    Option("stream", "--stream", "INGEST_STREAM", text, "ingest:events", "stream key"),
+    Option("group", "--group", "INGEST_GROUP", text, "workers", "consumer group name"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """How to reach Redis.
+
+    Attributes:
+        redis_url: Redis URL (default ``redis://localhost:6379/0``); shown only redacted.
+        connect_timeout_s: seconds to keep retrying at start before ``RedisUnavailable``.
+        socket_timeout_s: socket read timeout, seconds; blocking commands stay below it.
+    """
+
+    redis_url: str = DEFAULT_REDIS_URL
+    connect_timeout_s: float = 10.0
+    socket_timeout_s: float = 15.0
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> RedisSettings:
+        """Build from a :func:`resolve` result (extra keys are ignored)."""
+        return cls(**{o.dest: values[o.dest] for o in REDIS_OPTIONS})
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password redacted."""
+        return redact_url(self.redis_url)
+
+
+def pick(cls: Callable[..., T], options: Iterable[Option], values: Mapping[str, Any]) -> T:
+    """Build ``cls`` from the ``values`` of ``options`` (helper for settings factories)."""
+    return cls(**{o.dest: values[o.dest] for o in options})
