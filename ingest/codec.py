@@ -102,9 +102,8 @@ def encode(
         "produced_at_ms": str(produced_at_ms if produced_at_ms is not None else now_ms()),
         "data": data,
     }
-    for key, value in (trace if trace is not None else event.trace).items():
-        if key in TRACE_FIELDS and value:
-            fields[key] = value
+    carried = trace if trace is not None else event.trace
+    fields.update({k: v for k, v in carried.items() if k in TRACE_FIELDS and v})
     return fields
 
 

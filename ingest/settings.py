@@ -210,12 +210,33 @@ def resolve(
 # ---- the shared options ----------------------------------------------------------------------
 
 REDIS_OPTIONS: tuple[Option, ...] = (
-    Option("redis_url", "--redis-url", "INGEST_REDIS_URL", redis_url, DEFAULT_REDIS_URL,
-           "Redis URL (redis://, rediss://, unix://)", secret=True),
-    Option("connect_timeout_s", "--connect-timeout", "INGEST_CONNECT_TIMEOUT", positive_float,
-           10.0, "how long to keep retrying to reach Redis at start before giving up", "s"),
-    Option("socket_timeout_s", "--socket-timeout", "INGEST_SOCKET_TIMEOUT", positive_float,
-           15.0, "Redis socket read timeout; blocking reads must stay below it", "s"),
+    Option(
+        "redis_url",
+        "--redis-url",
+        "INGEST_REDIS_URL",
+        redis_url,
+        DEFAULT_REDIS_URL,
+        "Redis URL (redis://, rediss://, unix://)",
+        secret=True,
+    ),
+    Option(
+        "connect_timeout_s",
+        "--connect-timeout",
+        "INGEST_CONNECT_TIMEOUT",
+        positive_float,
+        10.0,
+        "how long to keep retrying to reach Redis at start before giving up",
+        "s",
+    ),
+    Option(
+        "socket_timeout_s",
+        "--socket-timeout",
+        "INGEST_SOCKET_TIMEOUT",
+        positive_float,
+        15.0,
+        "Redis socket read timeout; blocking reads must stay below it",
+        "s",
+    ),
 )
 
 STREAM_OPTIONS: tuple[Option, ...] = (

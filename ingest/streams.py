@@ -94,10 +94,7 @@ def parse_read_reply(raw: Any) -> list[tuple[str, list[StreamEntry]]]:
     """
     if not raw:
         return []
-    if isinstance(raw, Mapping):
-        pairs = list(raw.items())
-    else:
-        pairs = [(item[0], item[1]) for item in raw]
+    pairs = list(raw.items()) if isinstance(raw, Mapping) else [(item[0], item[1]) for item in raw]
     result: list[tuple[str, list[StreamEntry]]] = []
     for stream, entries in pairs:
         result.append((_text(stream), parse_entries(entries)))

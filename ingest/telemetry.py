@@ -51,7 +51,9 @@ def get_meter(provider: metrics.MeterProvider | None = None) -> metrics.Meter:
     return metrics.get_meter(INSTRUMENTATION_NAME)
 
 
-def inject_context(carrier: MutableMapping[str, str], ctx: otel_context.Context | None = None) -> None:
+def inject_context(
+    carrier: MutableMapping[str, str], ctx: otel_context.Context | None = None
+) -> None:
     """Write W3C ``traceparent``/``tracestate`` of ``ctx`` (default: current) into ``carrier``.
 
     Uses the global propagator when one is set, else W3C trace context. Writes nothing when

@@ -37,7 +37,8 @@ class Notifier:
         pid = env.get("WATCHDOG_PID", "")
         watchdog_for_us = not pid or pid == str(os.getpid())
         self.watchdog_interval_s: float | None = (
-            int(usec) / 1_000_000 / 2 if usec.isdigit() and int(usec) > 0 and watchdog_for_us
+            int(usec) / 1_000_000 / 2
+            if usec.isdigit() and int(usec) > 0 and watchdog_for_us
             else None
         )
         """Half the watchdog timeout in seconds (send WATCHDOG=1 at least this often), or None."""

@@ -1,0 +1,52 @@
+"""One-way imports: ``ingest`` never imports ``workers``; contract modules stay I/O-free."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT = {"keys", "codec", "streams", "settings", "telemetry", "errors"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_ingest_never_imports_workers() -> None:
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(
+            m for m in imported_modules(p) if m.split(".")[0] == "workers"
+        )
+        for p in (ROOT / "ingest").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_contract_modules_import_no_redis_client() -> None:
+    for name in CONTRACT:
+        mods = imported_modules(ROOT / "ingest" / f"{name}.py")
+        assert not {m for m in mods if m.split(".")[0] == "redis"}, name
+
+
+def test_workers_import_only_shared_parts_of_ingest() -> None:
+    allowed = {f"ingest.{n}" for n in CONTRACT} | {
+        "ingest",
+        "ingest.connection",
+        "ingest.logs",
+        "ingest.otel_setup",
+        "ingest.metrics",
+    }
+    bad = {}
+    for p in (ROOT / "workers").rglob("*.py"):
+        used = {m for m in imported_modules(p) if m.split(".")[0] == "ingest"}
+        if used - allowed:
+            bad[str(p.relative_to(ROOT))] = sorted(used - allowed)
+    assert bad == {}
