@@ -235,3 +235,76 @@ def parse_consumers(raw: Any) -> list[ConsumerInfo]:
             )
         )
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """The parts of ``XINFO STREAM key`` (without ``FULL``) the stats view needs.
+
+    Attributes:
+        length: entries in the stream (XLEN).
+        last_generated_id: the ID of the last entry ever added.
+        first_entry_id: the oldest entry still in the stream, or ``None`` when empty.
+        last_entry_id: the newest entry still in the stream, or ``None`` when empty.
+        entries_added: entries ever added (Redis >= 7), or ``None``.
+        groups: number of consumer groups.
+    """
+
+    length: int
+    last_generated_id: EntryId
+    first_entry_id: EntryId | None
+    last_entry_id: EntryId | None
+    entries_added: int | None
+    groups: int
+
+
+def _first_id(entry: Any) -> EntryId | None:
+    if not entry:
+        return None
+    return EntryId(_text(entry[0]))
+
+
+def parse_stream_info(raw: Any) -> StreamInfo:
+    """Parse ``XINFO STREAM`` (redis-py dict, RESP3 map or RESP2 flat list)."""
+    d = _as_dict(raw)
+    return StreamInfo(
+        length=int(d.get("length", 0)),
+        last_generated_id=EntryId(_text(d.get("last-generated-id", "0-0"))),
+        first_entry_id=_first_id(d.get("first-entry")),
+        last_entry_id=_first_id(d.get("last-entry")),
+        entries_added=_int_or_none(d.get("entries-added")),
+        groups=int(d.get("groups", 0)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSummary:
+    """The summary form ``XPENDING key group``: count, smallest and greatest pending IDs
+    (``None`` when nothing is pending) and pending entries per consumer."""
+
+    count: int
+    min_id: EntryId | None
+    max_id: EntryId | None
+    per_consumer: dict[str, int]
+
+
+def parse_pending_summary(raw: Any) -> PendingSummary:
+    """Parse ``XPENDING key group``: redis-py's dict or the raw ``[count, min, max, [[c, n]]]``."""
+    if isinstance(raw, Mapping):
+        count, low, high = raw.get("pending", 0), raw.get("min"), raw.get("max")
+        rows = raw.get("consumers") or []
+        per = {
+            _text(r["name"] if isinstance(r, Mapping) else r[0]): int(
+                r["pending"] if isinstance(r, Mapping) else r[1]
+            )
+            for r in rows
+        }
+    else:
+        count, low, high, rows = raw[0], raw[1], raw[2], raw[3] or []
+        per = {_text(r[0]): int(r[1]) for r in rows}
+    return PendingSummary(
+        count=int(count or 0),
+        min_id=EntryId(_text(low)) if low else None,
+        max_id=EntryId(_text(high)) if high else None,
+        per_consumer=per,
+    )
