@@ -1,0 +1,80 @@
+"""The markdown table and the ratios to ``floor``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+RATE = "_events_per_s"
+
+
+def add_ratios(figures: dict[str, Any]) -> None:
+    """Add ``<prefix>_ratio`` = ``<prefix>_events_per_s / floor_events_per_s`` for every rate."""
+    floor = figures.get("floor" + RATE)
+    if not floor:
+        return
+    for key in [k for k in figures if k.endswith(RATE) and k != "floor" + RATE]:
+        figures[key[: -len(RATE)] + "_ratio"] = round(figures[key] / floor, 3)
+
+
+def _notes(prefix: str, f: dict[str, Any]) -> str:
+    parts = []
+    if f.get(prefix + "_worker_rss_mb"):
+        parts.append(f"worker RSS max {f[prefix + '_worker_rss_mb']:.1f} MB")
+    if prefix == "e2e_traced" and "otlp_trace_requests" in f:
+        parts.append(f"OTLP {f['otlp_trace_requests']} requests, {f['otlp_trace_bytes']:,} B")
+    if prefix == "soak" and "soak_rss_first_mb" in f:
+        parts.append(
+            f"RSS {f['soak_rss_first_mb']:.1f} MB at {f['soak_checkpoint']:,}, "
+            f"{f['soak_rss_last_mb']:.1f} MB at {f['soak_events']:,} "
+            f"({f['soak_rss_growth']:+.1%})"
+        )
+    return "; ".join(parts)
+
+
+def rows(figures: dict[str, Any]) -> list[list[str]]:
+    """Table rows: scenario, events, seconds, events/s, x floor, notes."""
+    out = []
+    for key, value in figures.items():
+        if not key.endswith(RATE):
+            continue
+        prefix = key[: -len(RATE)]
+        ratio = figures.get(prefix + "_ratio")
+        out.append(
+            [
+                prefix.replace("_", "-"),
+                f"{figures.get(prefix + '_events', 0):,}",
+                f"{figures.get(prefix + '_seconds', 0):.2f}",
+                f"{value:,.0f}",
+                "1.00" if prefix == "floor" else (f"{ratio:.2f}" if ratio is not None else ""),
+                _notes(prefix, figures),
+            ]
+        )
+    if "latency_p99_ms" in figures:
+        f = figures
+        out.append(
+            [
+                "latency",
+                f"{f['latency_events']:,}",
+                f"{f['latency_seconds']:.2f}",
+                f"{f['latency_rate']:,} offered",
+                "",
+                f"p50 {f['latency_p50_ms']:.2f} ms, p99 {f['latency_p99_ms']:.2f} ms, "
+                f"max {f['latency_max_ms']:.2f} ms",
+            ]
+        )
+    return out
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The markdown table, preceded by a line naming the machine and versions."""
+    head = ["scenario", "events", "seconds", "events/s", "x floor", "notes"]
+    lines = [
+        f"Redis {figures.get('redis_version')}, Python {figures.get('python_version')}, "
+        f"redis-py {figures.get('redis_py_version')}, {figures.get('cores')} cores"
+        + (" (--quick)" if figures.get("quick") else ""),
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * 4 + ["---"]) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(figures)]
+    return "\n".join(lines)
