@@ -26,7 +26,7 @@ def check(environ: dict[str, str] | os._Environ[str]) -> int:
     host = environ.get("INGEST_HEALTHCHECK_HOST", "127.0.0.1")
     url = f"http://{host}:{port}{LIVEZ_PATH}"
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as reply:  # noqa: S310 - fixed http URL
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as reply:
             status = int(reply.status)
     except urllib.error.HTTPError as exc:
         status = exc.code
