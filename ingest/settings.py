@@ -273,3 +273,150 @@ class RedisSettings:
 def pick(cls: Callable[..., T], options: Iterable[Option], values: Mapping[str, Any]) -> T:
     """Build ``cls`` from the ``values`` of ``options`` (helper for settings factories)."""
     return cls(**{o.dest: values[o.dest] for o in options})
+
+
+# ---- the producer's options ------------------------------------------------------------------
+
+NO_GROUP_MODES = ("block", "trim")
+INPUT_FORMATS = ("csv", "jsonl", "lines")
+
+# fmt: off
+PRODUCER_OPTIONS: tuple[Option, ...] = (
+    Option("maxlen", "--maxlen", "INGEST_MAXLEN", positive_int, 1_000_000,
+           "length cap of the stream; never exceeded", "entries"),
+    Option("high_water", "--high-water", "INGEST_HIGH_WATER", positive_int, 800_000,
+           "pause producing when the backlog reaches this", "entries"),
+    Option("low_water", "--low-water", "INGEST_LOW_WATER", non_negative_int, None,
+           "resume producing when the backlog is at or below this (default 80% of high-water)",
+           "entries"),
+    Option("max_block_s", "--max-block", "INGEST_MAX_BLOCK", non_negative_float, 300.0,
+           "longest wait on backpressure before BackpressureTimeout (exit 4)", "s"),
+    Option("batch_size", "--batch-size", "INGEST_BATCH_SIZE", positive_int, 500,
+           "entries per round trip (one admission call per batch)", "entries"),
+    Option("max_event_bytes", "--max-event-bytes", "INGEST_MAX_EVENT_BYTES", positive_int,
+           1024 * 1024, "largest payload (JSON, UTF-8) accepted; larger ones are rejected",
+           "bytes"),
+    Option("no_group", "--no-group", "INGEST_NO_GROUP", choice(*NO_GROUP_MODES), "block",
+           "with no consumer group yet: block (every entry counts as backlog, never trim) or "
+           "trim (trim the oldest entries freely at the cap)"),
+    Option("allow_eviction", "--allow-eviction", "INGEST_ALLOW_EVICTION", boolean, False,
+           "start even when maxmemory-policy is allkeys-* (Redis may evict the stream)",
+           is_flag=True),
+    # CLI-only (python -m ingest.produce)
+    Option("input", "--input", None, text, None, "input file, or - for stdin (.gz read as gzip)"),
+    Option("format", "--format", None, choice(*INPUT_FORMATS), None,
+           "input format (default from the extension: .csv, .jsonl/.ndjson, else lines)"),
+    Option("id_field", "--id-field", None, text, None,
+           "take each event id from this field (default <source>:<line number>)"),
+    Option("source", "--source", None, text, None,
+           "source name carried in each entry (default the input file name)"),
+    Option("type", "--type", None, text, "reading", "event type carried in each entry"),
+    Option("synthetic", "--synthetic", None, positive_int, None,
+           "generate this many synthetic sensor readings instead of reading --input", "events"),
+    Option("rate", "--rate", None, positive_float, None, "cap the send rate", "events/s"),
+    Option("rejects", "--rejects", None, text, None,
+           "write rejected lines (file:line: reason) to this file"),
+    Option("log_level", "--log-level", None, choice("DEBUG", "INFO", "WARNING", "ERROR"),
+           "INFO", "log level"),
+)
+# fmt: on
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerSettings:
+    """Everything a producer needs; built by :meth:`from_sources` or directly (library use).
+
+    Attributes:
+        redis: how to reach Redis.
+        stream: stream key (``INGEST_STREAM``, default ``ingest:events``).
+        group: the consumer group the demo's workers use (``INGEST_GROUP``); admission looks at
+            every group on the stream, this one is only named in messages.
+        maxlen: length cap of the stream, entries; XLEN never exceeds it (default 1,000,000).
+        high_water: backlog at which producing pauses, entries (default 800,000).
+        low_water: backlog at or below which producing resumes, entries (default
+            ``high_water * 0.8``, rounded down).
+        max_block_s: longest wait on backpressure, seconds, then ``BackpressureTimeout``
+            (default 300).
+        batch_size: entries per admission call (one round trip), default 500.
+        max_event_bytes: largest payload's UTF-8 JSON size, bytes (default 1 MiB).
+        no_group: ``"block"`` (default) or ``"trim"``: what the cap does while the stream has
+            no consumer group (see :mod:`ingest.admission`).
+        allow_eviction: start even under an ``allkeys-*`` maxmemory policy (warns loudly).
+        input, format, id_field, source, type, synthetic, rate, rejects, log_level: CLI only.
+
+    Raises:
+        ConfigError: ``low_water < high_water <= maxlen`` or ``batch_size <= maxlen`` does not
+            hold; the message names the flags, variables and values.
+    """
+
+    redis: RedisSettings = RedisSettings()
+    stream: str = "ingest:events"
+    group: str = "workers"
+    maxlen: int = 1_000_000
+    high_water: int = 800_000
+    low_water: int | None = None
+    max_block_s: float = 300.0
+    batch_size: int = 500
+    max_event_bytes: int = 1024 * 1024
+    no_group: str = "block"
+    allow_eviction: bool = False
+    input: str | None = None
+    format: str | None = None
+    id_field: str | None = None
+    source: str | None = None
+    type: str = "reading"
+    synthetic: int | None = None
+    rate: float | None = None
+    rejects: str | None = None
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        def name(dest: str) -> str:
+            return label(PRODUCER_OPTIONS, dest)
+
+        low = self.watermark_low
+        if not 0 <= low < self.high_water:
+            raise ConfigError(
+                f"{name('low_water')} = {low} must be below {name('high_water')} = "
+                f"{self.high_water} (and not negative)"
+            )
+        if self.high_water > self.maxlen:
+            raise ConfigError(
+                f"{name('high_water')} = {self.high_water} must not be above "
+                f"{name('maxlen')} = {self.maxlen}"
+            )
+        if self.batch_size > self.maxlen:
+            raise ConfigError(
+                f"{name('batch_size')} = {self.batch_size} must not be above "
+                f"{name('maxlen')} = {self.maxlen}: such a batch could never be admitted"
+            )
+        if self.no_group not in NO_GROUP_MODES:
+            raise ConfigError(f"{name('no_group')} = {self.no_group!r}: must be block or trim")
+        if self.input is not None and self.synthetic is not None:
+            raise ConfigError("--input and --synthetic exclude each other; give one")
+
+    @property
+    def watermark_low(self) -> int:
+        """The low-water mark in effect: ``low_water``, or 80% of ``high_water`` when unset."""
+        return self.high_water * 4 // 5 if self.low_water is None else self.low_water
+
+    @classmethod
+    def from_sources(
+        cls, args: argparse.Namespace | Mapping[str, Any] | None, environ: Mapping[str, str]
+    ) -> ProducerSettings:
+        """Build from parsed CLI ``args`` and ``environ`` (flag beats variable beats default).
+
+        ``args`` holds text values as :func:`add_options` leaves them (or already typed
+        values); ``None`` reads only ``environ``.
+
+        Raises:
+            ConfigError: a value that does not parse, or an impossible combination.
+        """
+        values = resolve((*REDIS_OPTIONS, *STREAM_OPTIONS, *PRODUCER_OPTIONS), args, environ)
+        return cls(
+            redis=RedisSettings.from_values(values),
+            **{o.dest: values[o.dest] for o in (*STREAM_OPTIONS, *PRODUCER_OPTIONS)},
+        )

@@ -1,0 +1,243 @@
+"""Atomic admission: one Redis Function call per batch checks the backlog, trims safely, appends.
+
+The Lua library (``ingest/admission.lua``, library name ``ingest``) exports:
+
+* ``ingest_admit`` (``FCALL``): reads every group's backlog (see :mod:`ingest.backlog`); when
+  the largest is above the caller's ``limit`` it refuses the batch (reason ``high-water``).
+  Otherwise, if the batch would take the stream past ``maxlen``, it trims entries that every
+  group has acknowledged (``XTRIM MINID`` up to the oldest entry any group still has pending or
+  undelivered) and refuses the batch (reason ``cap``) if that does not make room. Else it
+  appends the whole batch. XLEN never exceeds ``maxlen``: there is no ``~`` slack.
+* ``ingest_version`` (``FCALL_RO``, no writes): the library version.
+
+A Function rather than EVALSHA: it survives restarts and failovers, is replicated, works in
+cluster pipelines, and a least-privilege user can run it with ``+fcall`` and no ``+eval``
+(https://redis.io/docs/latest/develop/programmability/functions-intro/).
+
+Operators whose application user may not ``FUNCTION LOAD``::
+
+    python -m ingest.admission load --redis-url redis://admin:...@host:6379/0
+    python -m ingest.admission print | redis-cli -x FUNCTION LOAD REPLACE
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import redis
+
+from ingest.backlog import Backlog, GroupBacklog, group_backlog, read_backlog
+from ingest.errors import IngestError
+from ingest.settings import REDIS_OPTIONS, RedisSettings, add_options, redact_url, resolve
+from ingest.streams import EntryId
+
+__all__ = [
+    "LIBRARY_VERSION",
+    "Admission",
+    "AdmissionUnavailable",
+    "Backlog",
+    "GroupBacklog",
+    "admit",
+    "admit_args",
+    "ensure_loaded",
+    "group_backlog",
+    "library_code",
+    "loaded_version",
+    "read_backlog",
+]
+
+log = logging.getLogger(__name__)
+
+LIBRARY_CODE: str = resources.files("ingest").joinpath("admission.lua").read_text("utf-8")
+LIBRARY_VERSION = int(re.findall(r"^local VERSION = (\d+)$", LIBRARY_CODE, re.MULTILINE)[0])
+"""Version of the Lua library this build ships; also the call protocol version."""
+
+ADMIT_FUNCTION = "ingest_admit"
+VERSION_FUNCTION = "ingest_version"
+
+
+class AdmissionUnavailable(IngestError):
+    """The admission function is missing or outdated and this user may not load it.
+
+    The message tells the operator the command that loads it.
+    """
+
+
+def library_code() -> str:
+    """The Lua source of the ``ingest`` library (for ``FUNCTION LOAD``)."""
+    return LIBRARY_CODE
+
+
+def loaded_version(client: redis.Redis) -> int | None:
+    """Version of the loaded ``ingest`` library (``FCALL_RO ingest_version 0``), or ``None``."""
+    try:
+        return int(client.fcall_ro(VERSION_FUNCTION, 0))
+    except redis.ResponseError as exc:
+        if "function not found" in str(exc).lower():
+            return None
+        raise
+
+
+def ensure_loaded(client: redis.Redis) -> int:
+    """Load the library (``FUNCTION LOAD REPLACE``) when it is missing or older than this build.
+
+    A newer loaded version is left in place (logged): its ``ingest_admit`` refuses callers of
+    another protocol with a clear error. Returns the version now loaded.
+
+    Raises:
+        AdmissionUnavailable: loading was needed and the user lacks permission (NOPERM).
+    """
+    version = loaded_version(client)
+    if version is not None and version >= LIBRARY_VERSION:
+        if version > LIBRARY_VERSION:
+            log.warning(
+                "admission library version %s is newer than ours (%s)", version, LIBRARY_VERSION
+            )
+        return version
+    try:
+        client.function_load(LIBRARY_CODE, replace=True)
+    except redis.exceptions.NoPermissionError as exc:
+        raise AdmissionUnavailable(
+            f"the admission function (library 'ingest' version {LIBRARY_VERSION}) is "
+            f"{'missing' if version is None else f'at version {version}'} and this Redis user "
+            f"may not load it ({exc}); an operator loads it with: python -m ingest.admission "
+            "load --redis-url <admin URL>"
+        ) from None
+    log.info("loaded admission library version %s", LIBRARY_VERSION)
+    return LIBRARY_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The reply of one ``ingest_admit`` call.
+
+    Attributes:
+        admitted: the whole batch was appended.
+        backlog: the largest group backlog before the batch (entries; may be a lower bound
+            above ``limit`` when the lag had to be counted).
+        length: XLEN after the call.
+        reason: ``ok``, ``high-water`` (backlog above the limit) or ``cap`` (no room without
+            trimming an unacknowledged entry).
+        group: the group with the largest backlog ("" without groups).
+        lag_source: how that group's lag was found (see :class:`GroupBacklog`).
+        first_id, last_id: entry IDs of the first and last appended entries (``None`` when
+            refused).
+    """
+
+    admitted: bool
+    backlog: int
+    length: int
+    reason: str
+    group: str
+    lag_source: str
+    first_id: EntryId | None = None
+    last_id: EntryId | None = None
+
+
+def parse_admission(raw: Sequence[Any]) -> Admission:
+    """Parse the ``ingest_admit`` reply array."""
+
+    def entry_id(value: Any) -> EntryId | None:
+        return EntryId(str(value)) if value else None
+
+    return Admission(
+        admitted=int(raw[0]) == 1,
+        backlog=int(raw[1]),
+        length=int(raw[2]),
+        reason=str(raw[3]),
+        group=str(raw[4]),
+        lag_source=str(raw[5]),
+        first_id=entry_id(raw[6]) if len(raw) > 6 else None,
+        last_id=entry_id(raw[7]) if len(raw) > 7 else None,
+    )
+
+
+def admit_args(
+    entries: Sequence[Mapping[str, str]], *, maxlen: int, limit: int, no_group: str
+) -> list[str | int]:
+    """The ARGV of ``ingest_admit``: protocol, maxlen, limit, no_group, n, then per entry
+    its field count and field/value pairs."""
+    args: list[str | int] = [LIBRARY_VERSION, maxlen, limit, no_group, len(entries)]
+    for fields in entries:
+        args.append(len(fields))
+        for item in fields.items():
+            args.extend(item)
+    return args
+
+
+def admit(
+    client: redis.Redis,
+    stream: str,
+    entries: Sequence[Mapping[str, str]],
+    *,
+    maxlen: int,
+    limit: int,
+    no_group: str = "block",
+) -> Admission:
+    """Offer ``entries`` to ``stream`` in one ``FCALL ingest_admit`` (one round trip).
+
+    Args:
+        entries: entry fields, one mapping per entry (at least one field each).
+        maxlen: the cap, entries.
+        limit: admit only while the largest group backlog is at or below this (entries):
+            ``high_water - 1`` while producing, ``low_water`` while paused.
+        no_group: ``block`` or ``trim``, see :mod:`ingest.backlog`.
+
+    Raises:
+        redis.exceptions.OutOfMemoryError: the server is above maxmemory (noeviction);
+            nothing was appended.
+        redis.ResponseError: the function is missing (``ensure_loaded`` first) or WRONGTYPE.
+    """
+    args = admit_args(entries, maxlen=maxlen, limit=limit, no_group=no_group)
+    raw: Any = client.fcall(ADMIT_FUNCTION, 1, stream, *args)
+    return parse_admission(raw)
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """``python -m ingest.admission print|load|version``: show, load or query the library.
+
+    Exit codes: 0 done, 2 usage or configuration error, 3 Redis error.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest.admission",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=("print", "load", "version"))
+    add_options(parser, REDIS_OPTIONS)
+    args = parser.parse_args(argv)
+    if args.command == "print":
+        sys.stdout.write(LIBRARY_CODE)
+        return 0
+    try:
+        settings = RedisSettings.from_values(
+            resolve(REDIS_OPTIONS, args, os.environ if environ is None else environ)
+        )
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    client = redis.Redis.from_url(
+        settings.redis_url, decode_responses=True, socket_connect_timeout=settings.connect_timeout_s
+    )
+    try:
+        if args.command == "load":
+            client.function_load(LIBRARY_CODE, replace=True)
+        print(f"ingest library version {loaded_version(client)} at {settings.safe_url}")
+    except redis.RedisError as exc:
+        print(f"error: {redact_url(settings.redis_url)}: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
