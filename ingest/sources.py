@@ -1,9 +1,10 @@
 """Input readers: CSV, JSON lines and plain lines (``.gz`` transparently, ``-`` for stdin), and a
 synthetic sensor generator.
 
-Readers yield :class:`~ingest.codec.Event` for good records and :class:`Reject` for malformed
-ones (bad JSON, wrong CSV column count, undecodable bytes, a missing id field): a reject is
-reported as ``file:line: reason`` and counted, never dropped silently. Blank lines are not
+Readers yield ``(line, record)`` pairs: :class:`~ingest.codec.Event` for good records and
+:class:`Reject` for malformed ones (bad JSON, wrong CSV column count, undecodable bytes, a
+missing id field): a reject is reported as ``file:line: reason`` and counted, never dropped
+silently. Blank lines are not
 records and are skipped.
 
 Event ids are deterministic: ``<source>:<line number>`` (1-based physical line; for CSV the
@@ -49,6 +50,8 @@ class Reject:
 
 
 Record = Event | Reject
+Numbered = tuple[int, Record]
+"""``(line, record)``: the 1-based line a record starts on (``n`` for synthetic events)."""
 
 
 def detect_format(path: str) -> str:
@@ -118,13 +121,13 @@ def read_lines(
     source: str,
     type: str = "reading",
     id_field: str | None = None,
-) -> Iterator[Record]:
+) -> Iterator[Numbered]:
     """One event per non-blank line; the payload is the line's text."""
     for number, text in _decoded(lines, file):
         if isinstance(text, Reject):
-            yield text
+            yield number, text
         elif text.strip():
-            yield _make(text, number, file, source=source, type=type, id_field=id_field)
+            yield number, _make(text, number, file, source=source, type=type, id_field=id_field)
 
 
 def read_jsonl(
@@ -134,20 +137,20 @@ def read_jsonl(
     source: str,
     type: str = "reading",
     id_field: str | None = None,
-) -> Iterator[Record]:
+) -> Iterator[Numbered]:
     """One event per non-blank line holding one JSON value (the payload)."""
     for number, text in _decoded(lines, file):
         if isinstance(text, Reject):
-            yield text
+            yield number, text
             continue
         if not text.strip():
             continue
         try:
             payload = loads(text)
         except ValueError as exc:
-            yield Reject(file, number, f"bad JSON: {exc}")
+            yield number, Reject(file, number, f"bad JSON: {exc}")
             continue
-        yield _make(payload, number, file, source=source, type=type, id_field=id_field)
+        yield number, _make(payload, number, file, source=source, type=type, id_field=id_field)
 
 
 class _Lines:
@@ -156,6 +159,7 @@ class _Lines:
     def __init__(self, lines: Iterable[bytes], file: str) -> None:
         self._it = _decoded(lines, file)
         self.line = 0
+        self.start: int | None = None  # first line of the record being read
         self.rejects: list[Reject] = []
 
     def __iter__(self) -> Iterator[str]:
@@ -164,6 +168,8 @@ class _Lines:
             if isinstance(text, Reject):
                 self.rejects.append(text)
                 continue
+            if self.start is None:
+                self.start = number
             yield text + "\n"
 
 
@@ -174,7 +180,7 @@ def read_csv(
     source: str,
     type: str = "reading",
     id_field: str | None = None,
-) -> Iterator[Record]:
+) -> Iterator[Numbered]:
     """One event per CSV record after the header: a ``dict`` keyed by the header's names.
 
     A record with another column count than the header is rejected. A quoted field may span
@@ -184,14 +190,16 @@ def read_csv(
     reader = csv.reader(feed)
     header: list[str] | None = None
     while True:
-        start = feed.line + 1
+        feed.start = None
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            yield Reject(file, start, f"bad CSV: {exc}")
+            start = feed.start or feed.line
+            yield start, Reject(file, start, f"bad CSV: {exc}")
             continue
+        start = feed.start or feed.line
         yield from _drain(feed)
         if not row or not any(cell.strip() for cell in row):
             continue
@@ -199,21 +207,25 @@ def read_csv(
             header = row
             continue
         if len(row) != len(header):
-            yield Reject(file, start, f"{len(row)} columns, the header has {len(header)}")
+            yield start, Reject(file, start, f"{len(row)} columns, the header has {len(header)}")
             continue
-        yield _make(
-            dict(zip(header, row, strict=True)),
+        yield (
             start,
-            file,
-            source=source,
-            type=type,
-            id_field=id_field,
+            _make(
+                dict(zip(header, row, strict=True)),
+                start,
+                file,
+                source=source,
+                type=type,
+                id_field=id_field,
+            ),
         )
     yield from _drain(feed)
 
 
-def _drain(feed: _Lines) -> Iterator[Reject]:
-    yield from feed.rejects
+def _drain(feed: _Lines) -> Iterator[Numbered]:
+    for reject in feed.rejects:
+        yield reject.line, reject
     feed.rejects.clear()
 
 
@@ -225,7 +237,7 @@ def read_file(
     type: str = "reading",
     id_field: str | None = None,
     stdin: IO[bytes] | None = None,
-) -> Iterator[Record]:
+) -> Iterator[Numbered]:
     """Read ``path`` (``-`` for stdin) in ``fmt`` (default from the extension).
 
     Raises:
@@ -249,7 +261,7 @@ def synthetic(
     type: str = "reading",
     run_id: str | None = None,
     seed: int | None = None,
-) -> Iterator[Event]:
+) -> Iterator[Numbered]:
     """``count`` sensor readings like a tutorial producer's, ids ``<source>:<run id>:<n>``.
 
     ``run_id`` defaults to a fresh random UUID fragment, so ids are unique across runs.
@@ -264,4 +276,4 @@ def synthetic(
             "humidity": round(rng.uniform(30.0, 70.0), 2),
             "seq": n,
         }
-        yield Event(event_id=f"{source}:{run}:{n}", payload=payload, source=source, type=type)
+        yield n, Event(event_id=f"{source}:{run}:{n}", payload=payload, source=source, type=type)
