@@ -1,0 +1,137 @@
+"""``python -m workers``: run one worker process.
+
+Exit codes: 0 after a graceful stop (or a finished ``--burst``); 1 when a loop failed, the
+group could not be created, the consumer name is taken, or the group vanished with
+``--on-missing-group=exit``; 2 for a usage or configuration error; 3 when Redis stayed
+unreachable for ``--connect-timeout``. A second SIGTERM/SIGINT exits at once with 128+signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from ingest.connection import async_client
+from ingest.errors import ConfigError, RedisUnavailable
+from ingest.logs import configure_logging
+from ingest.otel_setup import configure_otel
+from ingest.settings import add_options
+from workers import handlers, sinks
+from workers.errors import WorkerError
+from workers.runner import Runner
+from workers.settings import WORKER_OPTIONS, WorkerSettings
+from workers.systemd import Notifier
+
+log = logging.getLogger("workers")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (every option also reads its ``INGEST_*`` variable)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m workers",
+        description="Consume a Redis stream in a consumer group: at-least-once, with claims "
+        "of idle entries, retries and a dead-letter stream.",
+    )
+    add_options(parser, WORKER_OPTIONS)
+    return parser
+
+
+def load_handler(settings: WorkerSettings, executor: ThreadPoolExecutor) -> handlers.LoadedHandler:
+    """The ``--handler``, or the ``--sink`` when none is given."""
+    if settings.handler:
+        return handlers.load(settings.handler, executor)
+    return handlers.wrap(sinks.from_url(settings.sink), executor, settings.sink)
+
+
+def _install_signals(runner: Runner) -> None:
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            sys.stderr.write(f"second signal {signum}: exiting at once\n")
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        log.info("signal %d: stopping gracefully (send again to exit at once)", signum)
+        runner.request_stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+async def serve(settings: WorkerSettings, notifier: Notifier) -> tuple[int, Runner]:
+    """Build the client, handler and runner; run until stopped. Returns (exit code, runner)."""
+    executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="handler")
+    handler = load_handler(settings, executor)
+    client = async_client(settings.redis)
+    runner = Runner(settings, handler, client, executor, notifier=notifier)
+    _install_signals(runner)
+    try:
+        code = await runner.run()
+    finally:
+        await client.aclose()
+        executor.shutdown(wait=False, cancel_futures=True)
+        handler.close()
+    return code, runner
+
+
+def summary(runner: Runner) -> dict[str, object]:
+    """One-line JSON summary printed at exit (counters, sink counts when the sink ran)."""
+    out: dict[str, object] = {"consumer": runner.settings.consumer, **runner.stats.as_dict()}
+    target = runner.handler.target
+    for name in ("inserted", "duplicates"):
+        if hasattr(target, name):
+            out[name] = getattr(target, name)
+    return out
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run one worker; returns the exit code (see module docstring)."""
+    env = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+    try:
+        settings = WorkerSettings.from_sources(args, env)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    shutdown_otel = configure_otel("ingest-worker")
+    notifier = Notifier(env)
+    code = 1
+    try:
+        code, runner = asyncio.run(serve(settings, notifier))
+        print(json.dumps(summary(runner)), flush=True)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    except RedisUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 3
+    except WorkerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        shutdown_otel()
+        notifier.close()
+    return code
+
+
+def run() -> None:
+    """Console entry point: exit with :func:`main`'s code.
+
+    Handler threads still running after ``--shutdown-timeout`` are abandoned (``os._exit``
+    after flushing), since Python would otherwise wait for them at exit.
+    """
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

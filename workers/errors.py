@@ -1,0 +1,77 @@
+"""Errors of the ``workers`` package.
+
+Two of them are the handler-facing control flow (exported from :mod:`workers`):
+:class:`PermanentError` (dead-letter now, no retries) and :class:`TransientError` (retry).
+Any other :class:`Exception` a handler raises is treated as transient.
+"""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class PermanentError(WorkerError):
+    """Raised by a handler for an error retrying cannot fix: the entry is dead-lettered at once.
+
+    Like dramatiq's ``throws`` or FastStream's ``RejectMessage``.
+    """
+
+
+class TransientError(WorkerError):
+    """Raised by a handler for an error worth retrying (a dependency is down, a timeout)."""
+
+
+class GroupMissingError(WorkerError):
+    """The consumer group (or the whole stream) vanished: Redis answered ``NOGROUP``.
+
+    Attributes:
+        stream: the stream key.
+        group: the consumer group.
+    """
+
+    def __init__(self, stream: str, group: str) -> None:
+        super().__init__(
+            f"consumer group {group!r} of stream {stream!r} does not exist (NOGROUP): the "
+            "stream or group was deleted (FLUSHALL, DEL, or a restart without persistence). "
+            "Run without --on-missing-group=exit to recreate it from 0."
+        )
+        self.stream = stream
+        self.group = group
+
+
+class GroupCreateError(WorkerError):
+    """``XGROUP CREATE`` failed with something other than BUSYGROUP (say WRONGTYPE).
+
+    Attributes:
+        stream: the stream key.
+        group: the consumer group.
+        reply: Redis's error reply.
+    """
+
+    def __init__(self, stream: str, group: str, reply: str) -> None:
+        super().__init__(
+            f"cannot create consumer group {group!r} on {stream!r}: {reply} "
+            "(is the key holding something other than a stream?)"
+        )
+        self.stream = stream
+        self.group = group
+        self.reply = reply
+
+
+class ConsumerNameTaken(WorkerError):
+    """Another live process already runs as this consumer (its liveness key is fresh).
+
+    Attributes:
+        consumer: the consumer name.
+        holder: the liveness key's value (``host:pid``) of the other process.
+    """
+
+    def __init__(self, consumer: str, holder: str) -> None:
+        super().__init__(
+            f"consumer name {consumer!r} is in use by a live process ({holder}); "
+            "two processes must never share a consumer name: pick another --consumer"
+        )
+        self.consumer = consumer
+        self.holder = holder

@@ -1,0 +1,229 @@
+"""One work item from read to settlement: decide, run the handler, retry, settle.
+
+A work item is a list of deliveries (one for async per-event handlers, a batch otherwise).
+Settling: success -> acknowledgement buffer; ``PermanentError`` or a decode error -> the
+dead-letter stream at once; a transient error after the in-process retries -> one more
+failed attempt in the attempts hash, the entry stays pending (dropped from the held set, so
+it becomes claimable after ``--min-idle``) until ``--max-deliveries`` failed attempts move it
+to the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from ingest.connection import CONNECTION_ERRORS
+from ingest.keys import StreamKeys
+from workers.acks import AckBuffer
+from workers.dead_letter import (
+    REASON_DECODE,
+    REASON_MAX_DELIVERIES,
+    REASON_PERMANENT,
+    DeadLetter,
+    dead_letter,
+    should_dead_letter,
+)
+from workers.delivery import Delivery
+from workers.handlers import LoadedHandler, Outcomes
+from workers.holding import Holding
+from workers.retrying import build_retrying, is_transient
+from workers.settings import WorkerSettings
+from workers.stats import Hooks, Stats
+from workers.tracing import DeliveryTracer
+
+log = logging.getLogger(__name__)
+
+REDIS_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, redis.ResponseError)
+
+
+class Processor:
+    """Runs work items through the handler and settles every delivery.
+
+    Args:
+        client, keys, settings: Redis access and the worker's settings.
+        handler: the loaded handler.
+        holding, acks: held entries and the acknowledgement buffer.
+        stats, hooks, tracer: counters, measurement hooks, spans.
+        sleep: awaitable sleep for retry waits (tests inject one).
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        keys: StreamKeys,
+        settings: WorkerSettings,
+        handler: LoadedHandler,
+        holding: Holding,
+        acks: AckBuffer,
+        stats: Stats,
+        hooks: Hooks,
+        tracer: DeliveryTracer,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.settings = settings
+        self.handler = handler
+        self.holding = holding
+        self.acks = acks
+        self.stats = stats
+        self.hooks = hooks
+        self.tracer = tracer
+        self.sleep = sleep
+
+    async def process(self, items: list[Delivery]) -> None:
+        """Decide, handle and settle ``items``; never raises for handler or Redis errors."""
+        self.tracer.start(items)
+        letters: list[DeadLetter] = []
+        runnable: list[Delivery] = []
+        for d in items:
+            reason = should_dead_letter(d, self.settings.max_deliveries)
+            if reason is None:
+                runnable.append(d)
+            else:
+                letters.append(DeadLetter(d, reason, d.decode_error))
+                if reason == REASON_DECODE:
+                    self.stats.decode_errors += 1
+        if runnable:
+            outcomes = await self._call(runnable)
+            await self._retry_failures(runnable, outcomes)
+            done: list[Delivery] = []
+            failed: list[tuple[Delivery, BaseException]] = []
+            for d, outcome in zip(runnable, outcomes, strict=True):
+                if outcome is None:
+                    done.append(d)
+                elif is_transient(outcome):
+                    failed.append((d, outcome))
+                else:
+                    letters.append(DeadLetter(d, REASON_PERMANENT, outcome))
+            if done:
+                self.acks.add(done)
+            if failed:
+                letters += await self._count_failures(failed)
+        if letters:
+            await self._dead_letter(letters)
+
+    async def _call(self, deliveries: list[Delivery]) -> Outcomes:
+        events = [d.event for d in deliveries if d.event is not None]
+        self.stats.in_flight += len(events)
+        started = time.perf_counter()
+        try:
+            outcomes = await self.handler.call(events)
+        finally:
+            self.stats.in_flight -= len(events)
+        if self.hooks.handler_duration is not None:
+            self.hooks.handler_duration(time.perf_counter() - started, len(events))
+        self.stats.handler_errors += sum(1 for o in outcomes if o is not None)
+        return outcomes
+
+    async def _retry_failures(self, deliveries: list[Delivery], outcomes: Outcomes) -> None:
+        """Retry transient failures one delivery at a time, each with its own tenacity state.
+
+        Runs only on the failure path, so the per-delivery tasks cost nothing normally.
+        """
+        if self.settings.retry_attempts <= 1:
+            return
+        todo = [i for i, o in enumerate(outcomes) if o is not None and is_transient(o)]
+        if not todo:
+            return
+        results = await asyncio.gather(*(self._retry_one(deliveries[i], outcomes[i]) for i in todo))
+        for i, result in zip(todo, results, strict=True):
+            outcomes[i] = result
+
+    async def _retry_one(
+        self, delivery: Delivery, first: BaseException | None
+    ) -> BaseException | None:
+        def on_retry(attempt: int, exc: BaseException, wait_s: float) -> None:
+            self.stats.retried += 1
+            DeliveryTracer.retry(delivery, attempt, exc, wait_s)
+
+        on_retry(1, first or RuntimeError("failed"), 0.0)
+        retrying = build_retrying(
+            self.settings.retry_attempts - 1,
+            self.settings.retry_initial_s,
+            self.settings.retry_max_s,
+            sleep=self.sleep,
+            on_retry=on_retry,
+        )
+        if self.sleep is not None:
+            await self.sleep(self.settings.retry_initial_s)
+        else:
+            await asyncio.sleep(self.settings.retry_initial_s)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    outcome = (await self._call([delivery]))[0]
+                    if outcome is not None:
+                        raise outcome
+        except Exception as exc:
+            return exc
+        return None
+
+    async def _count_failures(
+        self, failed: list[tuple[Delivery, BaseException]]
+    ) -> list[DeadLetter]:
+        """Add one failed attempt per delivery (``HINCRBY``, pipelined); those reaching
+        ``--max-deliveries`` come back as dead letters, the rest are left pending."""
+        attempts_key = self.keys.attempts(self.settings.group)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for d, _ in failed:
+                pipe.hincrby(attempts_key, d.entry_id, 1)
+            counts = await pipe.execute()
+        except REDIS_ERRORS as exc:
+            log.warning("could not record %d failed attempts: %s", len(failed), exc)
+            counts = [d.failed_attempts + 1 for d, _ in failed]
+        letters: list[DeadLetter] = []
+        left: list[Delivery] = []
+        for (d, error), count in zip(failed, counts, strict=True):
+            d.failed_attempts = int(count)
+            d.has_record = True
+            self.stats.failed_attempts += 1
+            if d.failed_attempts >= self.settings.max_deliveries:
+                letters.append(DeadLetter(d, REASON_MAX_DELIVERIES, error))
+            else:
+                left.append(d)
+                DeliveryTracer.end(d, "failed", error)
+        if left:
+            self.holding.leave_pending(left)
+            log.warning(
+                "%d entries failed after %d attempts and stay pending (first: %s %s: %s)",
+                len(left),
+                self.settings.retry_attempts,
+                left[0].entry_id,
+                type(failed[0][1]).__name__,
+                failed[0][1],
+            )
+        return letters
+
+    async def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        try:
+            await dead_letter(
+                self.client, self.keys, self.settings.group, self.settings.consumer, letters
+            )
+        except REDIS_ERRORS as exc:
+            # Still pending in the PEL: dropping it from the held set lets a later claim
+            # decide again.
+            log.warning("could not dead-letter %d entries: %s", len(letters), exc)
+            self.holding.leave_pending(letter.delivery for letter in letters)
+            return
+        self.holding.drop(letter.delivery for letter in letters)
+        self.stats.dead_lettered += len(letters)
+        for letter in letters:
+            d = letter.delivery
+            log.warning(
+                "dead-lettered entry %s (event %s) after %d deliveries: %s: %s",
+                d.entry_id,
+                d.event_id,
+                d.delivery_count,
+                letter.reason,
+                letter.error,
+            )
+            DeliveryTracer.end(d, "dead-lettered", letter.error)

@@ -1,0 +1,311 @@
+"""Worker settings: CLI flags and ``INGEST_*`` variables, validated at start.
+
+Durations a human sets are seconds (``*_s``); the values sent to Redis are converted to
+milliseconds once, here (``*_ms``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.errors import ConfigError
+from ingest.settings import (
+    REDIS_OPTIONS,
+    STREAM_OPTIONS,
+    Option,
+    RedisSettings,
+    boolean,
+    choice,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    resolve,
+    text,
+)
+
+
+def _handler_ref(value: str) -> str:
+    module, _, attr = value.partition(":")
+    if not module or not attr:
+        raise ValueError("must be module:callable, e.g. mypkg.handlers:handle")
+    return value
+
+
+def _sink_url(value: str) -> str:
+    if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
+        raise ValueError("must be sqlite:///PATH, e.g. sqlite:///./ingest.db")
+    return value
+
+
+def _log_level(value: str) -> str:
+    upper = value.upper()
+    if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return upper
+
+
+def default_consumer_name() -> str:
+    """``<hostname>-<pid>``: unique per live process on one host."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+WORKER_OPTIONS: tuple[Option, ...] = (
+    *REDIS_OPTIONS,
+    *STREAM_OPTIONS,
+    Option(
+        "consumer",
+        "--consumer",
+        "INGEST_CONSUMER",
+        text,
+        None,
+        "consumer name, unique per live process (default <hostname>-<pid>)",
+    ),
+    Option(
+        "start_id",
+        "--start-id",
+        "INGEST_START_ID",
+        text,
+        "0",
+        "entry ID a newly created group starts after (0: read everything already there)",
+    ),
+    Option(
+        "read_count",
+        "--batch",
+        "INGEST_READ_COUNT",
+        positive_int,
+        100,
+        "entries per XREADGROUP (COUNT)",
+        "entries",
+    ),
+    Option(
+        "block_ms",
+        "--block-ms",
+        "INGEST_BLOCK_MS",
+        positive_int,
+        5000,
+        "XREADGROUP BLOCK time; must stay below the socket timeout",
+        "ms",
+    ),
+    Option(
+        "concurrency",
+        "--concurrency",
+        "INGEST_CONCURRENCY",
+        positive_int,
+        4,
+        "handler calls (or handler batches) running at once",
+    ),
+    Option(
+        "handler",
+        "--handler",
+        "INGEST_HANDLER",
+        _handler_ref,
+        None,
+        "module:callable handler (default: the SQLite sink)",
+    ),
+    Option(
+        "sink",
+        "--sink",
+        "INGEST_SINK",
+        _sink_url,
+        "sqlite:///./ingest.db",
+        "where the built-in sink writes (used without --handler)",
+    ),
+    Option(
+        "retry_attempts",
+        "--retry-attempts",
+        "INGEST_RETRY_ATTEMPTS",
+        positive_int,
+        3,
+        "handler attempts per delivery (1 = no in-process retry)",
+    ),
+    Option(
+        "retry_initial_s",
+        "--retry-initial",
+        "INGEST_RETRY_INITIAL",
+        non_negative_float,
+        0.1,
+        "first retry wait (doubles, with jitter)",
+        "s",
+    ),
+    Option(
+        "retry_max_s",
+        "--retry-max",
+        "INGEST_RETRY_MAX",
+        non_negative_float,
+        5.0,
+        "longest retry wait",
+        "s",
+    ),
+    Option(
+        "shutdown_timeout_s",
+        "--shutdown-timeout",
+        "INGEST_SHUTDOWN_TIMEOUT",
+        non_negative_float,
+        25.0,
+        "how long in-flight handlers may finish after SIGTERM",
+        "s",
+    ),
+    Option(
+        "claim_interval_s",
+        "--claim-interval",
+        "INGEST_CLAIM_INTERVAL",
+        positive_float,
+        5.0,
+        "how often to claim entries idle in other consumers (XAUTOCLAIM)",
+        "s",
+    ),
+    Option(
+        "min_idle_s",
+        "--min-idle",
+        "INGEST_MIN_IDLE",
+        non_negative_float,
+        60.0,
+        "idle time after which another consumer's entry may be claimed",
+        "s",
+    ),
+    Option(
+        "max_deliveries",
+        "--max-deliveries",
+        "INGEST_MAX_DELIVERIES",
+        positive_int,
+        5,
+        "failed deliveries before an entry goes to the dead-letter stream",
+    ),
+    Option(
+        "consumer_ttl_s",
+        "--consumer-ttl",
+        "INGEST_CONSUMER_TTL",
+        positive_float,
+        3600.0,
+        "remove consumers idle this long with no pending entries",
+        "s",
+    ),
+    Option(
+        "on_missing_group",
+        "--on-missing-group",
+        "INGEST_ON_MISSING_GROUP",
+        choice("recreate", "exit"),
+        "recreate",
+        "when the group vanishes (NOGROUP): recreate it from 0, or exit non-zero",
+    ),
+    Option(
+        "http_port",
+        "--http-port",
+        "INGEST_HTTP_PORT",
+        non_negative_int,
+        0,
+        "port for /metrics, /livez, /readyz (0 = off)",
+    ),
+    Option(
+        "burst",
+        "--burst",
+        "INGEST_BURST",
+        boolean,
+        False,
+        "exit 0 once the group has no undelivered and no pending entries",
+        is_flag=True,
+    ),
+    Option("log_level", "--log-level", "INGEST_LOG_LEVEL", _log_level, "INFO", "log level"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Everything one worker process needs, validated.
+
+    Attributes mirror :data:`WORKER_OPTIONS` (see ``--help``); ``redis`` groups the Redis
+    connection settings. Derived values (``min_idle_ms``, ``refresh_interval_s``, ...) are
+    properties.
+    """
+
+    redis: RedisSettings
+    stream: str = "ingest:events"
+    group: str = "workers"
+    consumer: str = ""
+    start_id: str = "0"
+    read_count: int = 100
+    block_ms: int = 5000
+    concurrency: int = 4
+    handler: str | None = None
+    sink: str = "sqlite:///./ingest.db"
+    retry_attempts: int = 3
+    retry_initial_s: float = 0.1
+    retry_max_s: float = 5.0
+    shutdown_timeout_s: float = 25.0
+    claim_interval_s: float = 5.0
+    min_idle_s: float = 60.0
+    max_deliveries: int = 5
+    consumer_ttl_s: float = 3600.0
+    on_missing_group: str = "recreate"
+    http_port: int = 0
+    burst: bool = False
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.consumer:
+            object.__setattr__(self, "consumer", default_consumer_name())
+        if self.block_ms >= self.redis.socket_timeout_s * 1000:
+            raise ConfigError(
+                f"--block-ms / INGEST_BLOCK_MS = {self.block_ms}: the block time must stay "
+                f"below the socket timeout (--socket-timeout / INGEST_SOCKET_TIMEOUT = "
+                f"{self.redis.socket_timeout_s:g} s), or an idle worker times out every block"
+            )
+        if self.consumer_ttl_s <= self.min_idle_s:
+            raise ConfigError(
+                f"--consumer-ttl / INGEST_CONSUMER_TTL = {self.consumer_ttl_s:g}: must be above "
+                f"--min-idle / INGEST_MIN_IDLE = {self.min_idle_s:g} s, so a consumer's entries "
+                "are claimed before the consumer is removed"
+            )
+        if self.retry_max_s < self.retry_initial_s:
+            raise ConfigError(
+                f"--retry-max / INGEST_RETRY_MAX = {self.retry_max_s:g}: must be at least "
+                f"--retry-initial / INGEST_RETRY_INITIAL = {self.retry_initial_s:g} s"
+            )
+
+    @classmethod
+    def from_sources(
+        cls, args: argparse.Namespace | Mapping[str, Any] | None, environ: Mapping[str, str]
+    ) -> WorkerSettings:
+        """Build from parsed flags and environment variables (flag > variable > default).
+
+        Raises:
+            ConfigError: a value that does not parse or an impossible combination.
+        """
+        values = resolve(WORKER_OPTIONS, args, environ)
+        redis = RedisSettings.from_values(values)
+        names = {o.dest for o in WORKER_OPTIONS} - {o.dest for o in REDIS_OPTIONS}
+        kwargs = {name: values[name] for name in names}
+        kwargs["consumer"] = kwargs["consumer"] or ""
+        return cls(redis=redis, **kwargs)
+
+    @property
+    def min_idle_ms(self) -> int:
+        """``min_idle_s`` in milliseconds (XAUTOCLAIM min-idle-time)."""
+        return int(self.min_idle_s * 1000)
+
+    @property
+    def refresh_interval_s(self) -> float:
+        """How often held entries get their idle time reset: a quarter of ``min_idle_s``,
+        between 0.05 and 10 s, so a live worker's entries never look abandoned."""
+        return min(10.0, max(0.05, self.min_idle_s / 4))
+
+    @property
+    def alive_ttl_s(self) -> int:
+        """TTL of the consumer liveness key, whole seconds: a few refresh intervals, >= 5 s."""
+        return max(5, int(self.refresh_interval_s * 3) + 1)
+
+    @property
+    def claim_count(self) -> int:
+        """XAUTOCLAIM COUNT: the read batch size."""
+        return self.read_count
+
+    @property
+    def capacity(self) -> int:
+        """Most entries held locally but not yet started (bounds memory and claims)."""
+        return max(self.read_count, self.concurrency) * 2

@@ -1,0 +1,98 @@
+"""Plain counters, health state and optional measurement hooks of one worker.
+
+The observability layer reads :class:`Stats` (as OpenTelemetry metrics) and :class:`Health`
+(for ``/livez`` and ``/readyz``), and may set :class:`Hooks`. Nothing here does I/O, and a hook
+left at ``None`` costs one attribute check per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters since the worker started (entries unless stated otherwise)."""
+
+    read: int = 0
+    """Entries read with XREADGROUP (own pending history included)."""
+    acked: int = 0
+    """Entries acknowledged after their handler succeeded."""
+    retried: int = 0
+    """In-process handler retries (one per extra attempt)."""
+    failed_attempts: int = 0
+    """Deliveries whose handler failed after its retries (the entry stayed pending)."""
+    handler_errors: int = 0
+    """Handler calls that raised (each attempt counts)."""
+    claimed: int = 0
+    """Entries claimed from idle consumers (XAUTOCLAIM)."""
+    dead_lettered: int = 0
+    """Entries moved to the dead-letter stream."""
+    decode_errors: int = 0
+    """Entries that did not decode (dead-lettered with reason ``decode``)."""
+    lost: int = 0
+    """Entries deleted or trimmed while pending (nothing left to handle)."""
+    released: int = 0
+    """Entries handed back at shutdown so others can claim them at once."""
+    refreshed: int = 0
+    """Idle-time refreshes of held entries (XCLAIM JUSTID)."""
+    stolen: int = 0
+    """Held entries another consumer had claimed when we refreshed them."""
+    groups_recreated: int = 0
+    """Times the consumer group vanished and was recreated."""
+    consumers_removed: int = 0
+    """Idle consumers with no pending entries removed (XGROUP DELCONSUMER)."""
+    connection_errors: int = 0
+    """Redis connection errors seen by the loops."""
+    in_flight: int = 0
+    """Gauge: entries whose handler is running now."""
+    held: int = 0
+    """Gauge: entries held by this consumer (read, running, or awaiting ack)."""
+
+    def as_dict(self) -> dict[str, int]:
+        """Every counter by name."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(slots=True)
+class Health:
+    """What ``/livez`` and ``/readyz`` need; monotonic-clock seconds.
+
+    Attributes:
+        connected: the last Redis command of any loop succeeded.
+        group_exists: the consumer group was there at the last read.
+        joined: the worker has created/joined its group and started its loops.
+        beats: loop name -> ``time.monotonic()`` of its last successful step (a read that
+            returned or a block that timed out counts).
+    """
+
+    connected: bool = False
+    group_exists: bool = False
+    joined: bool = False
+    beats: dict[str, float] = field(default_factory=dict)
+
+    def beat(self, loop: str) -> None:
+        """Record that ``loop`` completed a step now."""
+        self.beats[loop] = time.monotonic()
+
+    def stale_loops(self, max_age_s: float) -> list[str]:
+        """Loops whose last beat is older than ``max_age_s``."""
+        now = time.monotonic()
+        return [name for name, at in self.beats.items() if now - at > max_age_s]
+
+
+@dataclass(slots=True)
+class Hooks:
+    """Optional measurement callbacks, called once per batch, never per entry when unset.
+
+    Attributes:
+        handler_duration: ``(seconds, entries)`` after each handler call (a batch handler call
+            covers ``entries`` events).
+        end_to_end: latencies in seconds from ``produced_at_ms`` to the acknowledgement, once per
+            XACK round trip.
+    """
+
+    handler_duration: Callable[[float, int], None] | None = None
+    end_to_end: Callable[[Sequence[float]], None] | None = None

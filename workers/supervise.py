@@ -1,0 +1,206 @@
+"""Running the worker's loops, watching them, and the graceful shutdown sequence.
+
+Shutdown (SIGTERM/SIGINT, or a finished burst): stop reading and claiming; release entries
+read but not started at once (claimable immediately by other consumers); let in-flight
+handlers finish for up to ``--shutdown-timeout``; acknowledge what finished; release whatever
+else this consumer still holds in the PEL (interrupted handlers, entries a cancelled read had
+fetched); delete the liveness key. Exit code 0.
+
+A loop that ends with an unexpected error makes :meth:`Supervisor.run` return 1 after a
+short best-effort release, so systemd or Kubernetes restarts the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from ingest.connection import CONNECTION_ERRORS
+from ingest.streams import EntryId
+from workers import consumer as group_io
+from workers.tracing import DeliveryTracer
+
+if TYPE_CHECKING:
+    from workers.runner import Runner
+
+log = logging.getLogger(__name__)
+
+STATUS_EVERY_S = 5.0
+
+
+class Supervisor:
+    """Owns the tasks of one :class:`~workers.runner.Runner`."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.r = runner
+        self.loops: dict[str, asyncio.Task[None]] = {}
+        self.slots: list[asyncio.Task[None]] = []
+        self.refresher: asyncio.Task[None] | None = None
+        self.acker: asyncio.Task[None] | None = None
+
+    async def run(self) -> int:
+        """Start the tasks, wait for a stop request or a failed loop, shut down."""
+        r = self.r
+        self.refresher = asyncio.create_task(r.refresh_loop(), name="refresh")
+        self.acker = asyncio.create_task(r.acks.run(), name="acknowledge")
+        self.loops = {
+            "read": asyncio.create_task(r.read_loop(), name="read"),
+            "claim": asyncio.create_task(r.claim_loop(), name="claim"),
+        }
+        self.slots = [
+            asyncio.create_task(r.slot(), name=f"slot-{i}") for i in range(r.settings.concurrency)
+        ]
+        failed = await self._watch()
+        if failed is not None:
+            await self._abort(failed)
+            return 1
+        await self.shutdown()
+        return 0
+
+    def _all(self) -> list[asyncio.Task[None]]:
+        extra = [t for t in (self.refresher, self.acker) if t is not None]
+        return [*self.loops.values(), *self.slots, *extra]
+
+    async def _watch(self) -> BaseException | None:
+        """Wait for a stop request or a task ending; send watchdog pings and status."""
+        r = self.r
+        stop = asyncio.create_task(r.stopping.wait())
+        tick = min(1.0, r.notifier.watchdog_interval_s or 1.0)
+        last_status = time.monotonic()
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    [stop, *self._all()], timeout=tick, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    if task is stop:
+                        continue
+                    if task.cancelled():
+                        return RuntimeError(f"task {task.get_name()} was cancelled")
+                    exc = task.exception()
+                    if exc is not None:
+                        return exc
+                    if not r.stopping.is_set():
+                        return RuntimeError(f"task {task.get_name()} ended unexpectedly")
+                if r.stopping.is_set():
+                    return None
+                if self._healthy():
+                    r.notifier.watchdog()
+                if time.monotonic() - last_status >= STATUS_EVERY_S:
+                    last_status = time.monotonic()
+                    r.notifier.status(self._status())
+        finally:
+            stop.cancel()
+
+    def _healthy(self) -> bool:
+        max_age = max(10.0, 3 * self.r.settings.block_ms / 1000)
+        return "read" not in self.r.health.stale_loops(max_age)
+
+    def _status(self) -> str:
+        s = self.r.stats
+        return (
+            f"acked {s.acked}, held {len(self.r.holding.held)}, claimed {s.claimed}, "
+            f"dead-lettered {s.dead_lettered}, failed attempts {s.failed_attempts}"
+        )
+
+    async def _abort(self, exc: BaseException) -> None:
+        log.critical("a worker loop failed; exiting so the supervisor restarts us", exc_info=exc)
+        self.r.stopping.set()
+        for task in self._all():
+            task.cancel()
+        await asyncio.gather(*self._all(), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._release_rest(), 5.0)
+
+    async def shutdown(self) -> None:
+        """The graceful stop sequence (see module docstring)."""
+        r = self.r
+        s = r.settings
+        r.notifier.stopping("stopping: finishing in-flight entries")
+        log.info(
+            "stopping: no new reads; in-flight entries may finish for %g s", s.shutdown_timeout_s
+        )
+        for task in self.loops.values():
+            task.cancel()
+        await asyncio.gather(*self.loops.values(), return_exceptions=True)
+        await self._release_not_started()
+        for _ in self.slots:
+            r.queue.put_nowait(None)
+        _, pending = await asyncio.wait(self.slots, timeout=s.shutdown_timeout_s)
+        if pending:
+            log.warning(
+                "%d handler slots still busy after %g s; interrupting them",
+                len(pending),
+                s.shutdown_timeout_s,
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for task in self.slots:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("handler slot failed", exc_info=task.exception())
+        await self._final_acks()
+        await self._release_rest()
+        if self.refresher is not None:
+            self.refresher.cancel()
+            await asyncio.gather(self.refresher, return_exceptions=True)
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await r.holding.forget_liveness()
+        log.info("stopped: %s", r.stats.as_dict())
+
+    async def _release_not_started(self) -> None:
+        r = self.r
+        waiting = []
+        while not r.queue.empty():
+            item = r.queue.get_nowait()
+            if item is not None:
+                waiting.append(item)
+        if not waiting:
+            return
+        try:
+            await r.holding.release([d.entry_id for d in waiting])
+        except CONNECTION_ERRORS as exc:
+            log.warning("could not release %d entries: %s", len(waiting), exc)
+            return
+        r.stats.released += len(waiting)
+        for d in waiting:
+            DeliveryTracer.end(d, "released")
+        log.info("released %d entries read but not started", len(waiting))
+
+    async def _final_acks(self) -> None:
+        r = self.r
+        if self.acker is not None:
+            self.acker.cancel()
+            await asyncio.gather(self.acker, return_exceptions=True)
+        for _ in range(3):
+            try:
+                await r.acks.flush()
+                return
+            except CONNECTION_ERRORS as exc:
+                log.warning("final acknowledgement failed: %s", exc)
+                await asyncio.sleep(0.2)
+
+    async def _release_rest(self) -> None:
+        """Release every entry the PEL still assigns to us, except ones whose handler failed
+        (those already counted a failed attempt)."""
+        r = self.r
+        s = r.settings
+        try:
+            ids = await group_io.own_pending_ids(r.client, s.stream, s.group, s.consumer)
+        except CONNECTION_ERRORS as exc:
+            log.warning("could not list own pending entries: %s", exc)
+            return
+        failed = {i for i in ids if i not in r.holding.held and i in r.holding.failed}
+        rest = [EntryId(i) for i in ids if i not in failed]
+        if not rest:
+            return
+        try:
+            await r.holding.release(rest)
+        except CONNECTION_ERRORS as exc:
+            log.warning("could not release %d entries: %s", len(rest), exc)
+            return
+        r.stats.released += len(rest)
+        log.info("released %d interrupted entries", len(rest))
