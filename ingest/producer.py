@@ -278,6 +278,11 @@ class Producer:
                 self.stats.oom_waits += 1
                 self.gate.observe(False)
                 return None
+            except redis.ResponseError as exc:
+                # A restarted server without persistence, or a FUNCTION FLUSH: load it again.
+                if "function not found" not in str(exc).lower():
+                    raise
+                admission.ensure_loaded(self.client)
             except CONNECTION_ERRORS as exc:
                 if self._clock() + delay > deadline:
                     raise RedisUnavailable(

@@ -15,6 +15,7 @@ hash is not used: real sensor files repeat identical rows.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -70,13 +71,9 @@ def default_source(path: str) -> str:
     return "stdin" if path == "-" else os.path.basename(path)
 
 
-def open_binary(path: str, stdin: IO[bytes] | None = None) -> IO[bytes]:
-    """Open ``path`` (or stdin for ``-``) for reading bytes, un-gzipping when the data starts
-    with the gzip magic bytes (whatever the extension)."""
-    if path == "-":
-        raw: IO[bytes] = stdin if stdin is not None else sys.stdin.buffer
-    else:
-        raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+def wrap_binary(raw: IO[bytes]) -> IO[bytes]:
+    """Wrap a byte stream so it can be peeked, un-gzipping it when the data starts with the
+    gzip magic bytes (whatever the extension). Closing a gzip wrapper leaves ``raw`` open."""
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     if buffered.peek(2)[:2] == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
@@ -246,12 +243,13 @@ def read_file(
     fmt = fmt or detect_format(path)
     reader = {"csv": read_csv, "jsonl": read_jsonl, "lines": read_lines}[fmt]
     name = source or default_source(path)
-    handle = open_binary(path, stdin)
-    try:
+    if path == "-":
+        yield from reader(
+            wrap_binary(stdin or sys.stdin.buffer), path, source=name, type=type, id_field=id_field
+        )
+        return
+    with open(path, "rb") as raw, contextlib.closing(wrap_binary(raw)) as handle:
         yield from reader(handle, path, source=name, type=type, id_field=id_field)
-    finally:
-        if path != "-":
-            handle.close()
 
 
 def synthetic(

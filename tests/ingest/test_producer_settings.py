@@ -1,0 +1,80 @@
+"""ProducerSettings: defaults, precedence, and cross-field checks (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.errors import ConfigError
+from ingest.settings import ProducerSettings
+
+
+def test_defaults_follow_the_issue():
+    settings = ProducerSettings.from_sources(None, {})
+    assert (settings.maxlen, settings.high_water, settings.watermark_low) == (
+        1_000_000,
+        800_000,
+        640_000,
+    )
+    assert (settings.batch_size, settings.max_event_bytes, settings.max_block_s) == (
+        500,
+        1024 * 1024,
+        300.0,
+    )
+    assert settings.no_group == "block"
+    assert settings.allow_eviction is False
+    assert settings.redis.redis_url == "redis://localhost:6379/0"
+    assert (settings.stream, settings.group) == ("ingest:events", "workers")
+
+
+def test_low_water_defaults_to_80_percent_of_high_water():
+    settings = ProducerSettings.from_sources({"high_water": "1000", "maxlen": "2000"}, {})
+    assert settings.watermark_low == 800
+
+
+def test_flag_beats_variable_beats_default():
+    environ = {"INGEST_MAXLEN": "5000", "INGEST_HIGH_WATER": "4000"}
+    settings = ProducerSettings.from_sources({"high_water": "3000"}, environ)
+    assert (settings.maxlen, settings.high_water) == (5000, 3000)
+
+
+def test_allow_eviction_from_variable():
+    settings = ProducerSettings.from_sources(None, {"INGEST_ALLOW_EVICTION": "yes"})
+    assert settings.allow_eviction is True
+
+
+@pytest.mark.parametrize(
+    ("environ", "needle"),
+    [
+        (
+            {"INGEST_LOW_WATER": "900", "INGEST_HIGH_WATER": "900"},
+            "--low-water / INGEST_LOW_WATER = 900",
+        ),
+        (
+            {"INGEST_HIGH_WATER": "2000", "INGEST_MAXLEN": "1000"},
+            "--high-water / INGEST_HIGH_WATER = 2000",
+        ),
+        (
+            {"INGEST_BATCH_SIZE": "2000", "INGEST_MAXLEN": "1000", "INGEST_HIGH_WATER": "500"},
+            "--batch-size / INGEST_BATCH_SIZE = 2000",
+        ),
+        ({"INGEST_MAXLEN": "lots"}, "INGEST_MAXLEN = 'lots'"),
+        ({"INGEST_NO_GROUP": "drop"}, "INGEST_NO_GROUP = 'drop'"),
+        ({"INGEST_MAX_EVENT_BYTES": "0"}, "INGEST_MAX_EVENT_BYTES = '0'"),
+    ],
+)
+def test_impossible_values_name_the_setting_and_value(environ, needle):
+    with pytest.raises(ConfigError) as info:
+        ProducerSettings.from_sources(None, environ)
+    assert needle in str(info.value)
+
+
+def test_high_water_equal_to_maxlen_is_allowed():
+    settings = ProducerSettings.from_sources(
+        None, {"INGEST_HIGH_WATER": "1000", "INGEST_MAXLEN": "1000"}
+    )
+    assert settings.high_water == settings.maxlen == 1000
+
+
+def test_input_and_synthetic_exclude_each_other():
+    with pytest.raises(ConfigError, match="--input and --synthetic"):
+        ProducerSettings(input="x.csv", synthetic=10)
