@@ -1,0 +1,160 @@
+"""Logging: JSON lines with event ids and trace ids, redaction, rate-limited repeats."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from ingest.errors import ConfigError
+from ingest.logs import RepeatFilter, configure_logging, redact_text
+
+SECRET = "s3cr3t-pw"  # noqa: S105 (a test password that must never be printed)
+URL = f"redis://app:{SECRET}@redis.internal:6379/0"
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_record_carries_event_id_entry_id_and_trace_ids():
+    # Given: JSON logging and a recording span (a local SDK provider, not the global one)
+    stream = io.StringIO()
+    configure_logging("DEBUG", fmt="json", stream=stream)
+    tracer = TracerProvider().get_tracer("test")
+    # When: a per-event record is logged inside the span
+    with tracer.start_as_current_span("process") as span:
+        logging.getLogger("workers.test").debug(
+            "handled %s", "e-1", extra={"event_id": "buoy.csv:7", "entry_id": "1-0"}
+        )
+        context = span.get_span_context()
+    # Then: one JSON object with the ids
+    [record] = _lines(stream)
+    assert record["message"] == "handled e-1"
+    assert record["level"] == "DEBUG"
+    assert record["logger"] == "workers.test"
+    assert record["event_id"] == "buoy.csv:7"
+    assert record["entry_id"] == "1-0"
+    assert record["trace_id"] == format(context.trace_id, "032x")
+    assert record["span_id"] == format(context.span_id, "016x")
+    assert str(record["ts"]).endswith("Z")
+
+
+def test_record_outside_a_span_has_no_trace_id():
+    stream = io.StringIO()
+    configure_logging("INFO", fmt="json", stream=stream)
+    logging.getLogger("x").info("plain")
+    [record] = _lines(stream)
+    assert "trace_id" not in record
+
+
+def test_password_redacted_in_message_args_extra_and_exception():
+    stream = io.StringIO()
+    configure_logging("INFO", fmt="json", stream=stream)
+    log = logging.getLogger("redaction")
+    log.info("connecting to " + URL)  # noqa: G003 (the URL in the message text itself)
+    log.warning("cannot reach %s", URL, extra={"url": URL})
+    try:
+        raise ConnectionError(f"Error connecting to {URL}")
+    except ConnectionError:
+        log.exception("failed")
+    out = stream.getvalue()
+    assert SECRET not in out
+    assert out.count("redis://app:***@redis.internal:6379/0") >= 4
+    assert len(_lines(stream)) == 3
+
+
+def test_text_format_is_readable_and_redacted():
+    stream = io.StringIO()
+    configure_logging("INFO", fmt="text", stream=stream)
+    logging.getLogger("workers.runner").warning(
+        "lost %s", URL, extra={"event_id": "e-9", "entry_id": "5-0"}
+    )
+    line = stream.getvalue().strip()
+    assert "WARNING workers.runner: lost redis://app:***@redis.internal:6379/0" in line
+    assert "event_id=e-9 entry_id=5-0" in line
+    assert SECRET not in line
+
+
+def test_auto_format_picks_json_off_a_terminal_and_env_overrides():
+    stream = io.StringIO()  # not a terminal
+    configure_logging("INFO", stream=stream, environ={})
+    logging.getLogger("a").info("one")
+    assert json.loads(stream.getvalue())["message"] == "one"
+    text = io.StringIO()
+    configure_logging("INFO", stream=text, environ={"INGEST_LOG_FORMAT": "text"})
+    logging.getLogger("a").info("two")
+    assert text.getvalue().rstrip().endswith("INFO    a: two")
+
+
+def test_bad_format_or_level_is_a_config_error():
+    with pytest.raises(ConfigError, match="INGEST_LOG_FORMAT = 'xml'"):
+        configure_logging("INFO", stream=io.StringIO(), environ={"INGEST_LOG_FORMAT": "xml"})
+    with pytest.raises(ConfigError, match="'LOUD'"):
+        configure_logging("LOUD", fmt="json", stream=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("redis://:pw@h:6379/0", "redis://:***@h:6379/0"),
+        ("rediss://user:pw@h", "rediss://user:***@h"),
+        ("unix:///run/redis.sock?db=0&password=pw", "unix:///run/redis.sock?db=0&password=***"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+        ("no url at all", "no url at all"),
+        ("a redis://u:p@h b rediss://:q@k c", "a redis://u:***@h b rediss://:***@k c"),
+    ],
+)
+def test_redact_text(text, expected):
+    assert redact_text(text) == expected
+
+
+def test_repeating_error_is_logged_at_a_bounded_rate_with_its_count():
+    # Given: a 10 s window letting 2 records through, and a fake clock
+    now = [0.0]
+    limiter = RepeatFilter(interval_s=10.0, burst=2, clock=lambda: now[0])
+    stream = io.StringIO()
+    configure_logging("INFO", fmt="json", stream=stream, repeat_filter=limiter)
+    log = logging.getLogger("workers.runner")
+    # When: Redis is down and the same error repeats 1000 times within the window
+    for attempt in range(1000):
+        log.error("redis unreachable (attempt %d)", attempt)
+        now[0] += 0.005
+    # Then: only the burst passed
+    assert [r["message"] for r in _lines(stream)] == [
+        "redis unreachable (attempt 0)",
+        "redis unreachable (attempt 1)",
+    ]
+    # When: the next window opens
+    now[0] = 11.0
+    log.error("redis unreachable (attempt %d)", 1000)
+    # Then: the first record of it carries the count of those dropped
+    last = _lines(stream)[-1]
+    assert last["message"] == "redis unreachable (attempt 1000)"
+    assert last["suppressed"] == 998
+
+
+def test_rate_limit_spares_info_records_and_other_messages():
+    limiter = RepeatFilter(interval_s=10.0, burst=1, clock=lambda: 0.0)
+    stream = io.StringIO()
+    configure_logging("INFO", fmt="json", stream=stream, repeat_filter=limiter)
+    log = logging.getLogger("w")
+    for i in range(5):
+        log.info("event %d done", i)
+        log.warning("other %d", i, extra={"rate_limit": False})
+    log.warning("first kind")
+    log.warning("second kind")
+    assert len(_lines(stream)) == 12
+
+
+def test_drain_reports_counts_still_held():
+    limiter = RepeatFilter(interval_s=10.0, burst=1, clock=lambda: 0.0)
+    record = logging.makeLogRecord({"name": "w", "levelno": logging.ERROR, "msg": "down"})
+    assert [limiter.filter(record) for _ in range(4)] == [True, False, False, False]
+    assert limiter.drain() == [("w", logging.ERROR, "down", 3)]
+    assert limiter.drain() == []
