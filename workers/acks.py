@@ -85,6 +85,8 @@ class AckBuffer:
         if not batch:
             return
         records = [d.entry_id for d in batch if d.has_record]
+        settling = self.holding.settling
+        settling.update(d.entry_id for d in batch)
         try:
             if records:
                 pipe = self.client.pipeline(transaction=True)
@@ -98,6 +100,8 @@ class AckBuffer:
             self.waiting[:0] = batch
             self._nonempty.set()
             raise
+        finally:
+            settling.difference_update(d.entry_id for d in batch)
         self._settled(batch)
 
     def _settled(self, batch: list[Delivery]) -> None:

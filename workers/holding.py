@@ -66,6 +66,9 @@ class Holding:
         self.alive_ttl_s = alive_ttl_s
         self.alive_value = alive_value
         self.held: dict[EntryId, Delivery] = {}
+        self.settling: set[EntryId] = set()
+        """Entries whose XACK or dead-letter transaction is on its way (a refresh racing it
+        finds them gone from the PEL: that is not a loss of ownership)."""
         self.failed: set[EntryId] = set()
         """Entries left pending after a failed delivery (not held; claimable after min-idle)."""
 
@@ -108,7 +111,12 @@ class Holding:
             chunk = ids[start : start + CHUNK]
             pipe.eval(_REFRESH, 1, self.keys.stream, self.group, self.consumer, *chunk)
         replies = await pipe.execute()
-        gone = [EntryId(str(i)) for reply in replies[1:] for i in reply]
+        gone = [
+            EntryId(str(i))
+            for reply in replies[1:]
+            for i in reply
+            if i in self.held and i not in self.settling
+        ]
         for entry_id in gone:
             self.held.pop(entry_id, None)
         return gone

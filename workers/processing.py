@@ -204,6 +204,8 @@ class Processor:
         return letters
 
     async def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        ids = [letter.delivery.entry_id for letter in letters]
+        self.holding.settling.update(ids)
         try:
             await dead_letter(
                 self.client, self.keys, self.settings.group, self.settings.consumer, letters
@@ -214,6 +216,8 @@ class Processor:
             log.warning("could not dead-letter %d entries: %s", len(letters), exc)
             self.holding.leave_pending(letter.delivery for letter in letters)
             return
+        finally:
+            self.holding.settling.difference_update(ids)
         self.holding.drop(letter.delivery for letter in letters)
         self.stats.dead_lettered += len(letters)
         for letter in letters:

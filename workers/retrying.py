@@ -59,7 +59,7 @@ def build_retrying(
         kwargs["sleep"] = sleep
     return AsyncRetrying(
         stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_exponential_jitter(initial=initial_s, max=max_s, jitter=initial_s),
+        wait=tenacity.wait_exponential_jitter(multiplier=initial_s, max=max_s, jitter=initial_s),
         retry=tenacity.retry_if_exception(is_transient),
         before_sleep=before_sleep,
         reraise=True,

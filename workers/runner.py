@@ -187,7 +187,14 @@ class Runner:
         if lost:
             self.stats.lost += len(lost)
             await self.reclaimer.forget_lost(lost)
-        deliveries = [Delivery.from_entry(e, claimed=claimed) for e in entries if e.fields]
+        held = self.holding.held
+        # A sweep can claim entries we hold ourselves (when min-idle is below the refresh
+        # interval): they are already queued or running.
+        deliveries = [
+            Delivery.from_entry(e, claimed=claimed)
+            for e in entries
+            if e.fields and e.entry_id not in held
+        ]
         if not deliveries:
             return
         self.holding.hold(deliveries)
