@@ -10,11 +10,12 @@ Backlog of a group = entries it has not acknowledged = undelivered + pending, wi
 * an empty stream: 0 (``empty``);
 * the group's ``last-delivered-id`` is below the first entry: every entry is undelivered, XLEN
   (``before-first``; also right after an XTRIM made Redis' lag stale);
-* at or past the last entry: 0 (``caught-up``);
 * Redis reports ``lag``: ``min(lag, XLEN)`` (``redis``);
-* ``lag`` is nil (an XDEL ahead of the group, or Redis < 7): the entries after
-  ``last-delivered-id`` are counted with XRANGE up to ``count_bound`` (``counted``; at the
-  bound the figure is a lower bound, ``counted-bound``). Never 0 for "unknown".
+* ``lag`` is nil (an XDEL ahead of the group, or Redis < 7) and the group is at or past the
+  last entry: 0 (``caught-up``);
+* otherwise the entries after ``last-delivered-id`` are counted with XRANGE up to
+  ``count_bound`` (``counted``; at the bound the figure is a lower bound, ``counted-bound``).
+  Never 0 for "unknown".
 
 Oldest pending age is the server time minus the millisecond part of the smallest pending entry
 ID: how long the oldest unacknowledged delivered entry has existed (entry IDs are assigned by
@@ -30,6 +31,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
+from ingest.backlog import known_lag
 from ingest.errors import IngestError
 from ingest.keys import StreamKeys
 from ingest.streams import (
@@ -129,15 +131,16 @@ def _lt(a: str, b: str) -> bool:
 
 def undelivered(group: GroupInfo, info: StreamInfo) -> tuple[int | None, str]:
     """Entries not yet delivered to ``group`` and how that was found, or ``(None, "count")``
-    when they must be counted with XRANGE (lag nil and the position inside the stream)."""
-    if info.length == 0 or info.first_entry_id is None:
-        return 0, "empty"
-    if _lt(group.last_delivered_id, info.first_entry_id):
-        return info.length, "before-first"
+    when they must be counted with XRANGE (lag nil and the position inside the stream).
+
+    The rule is :func:`ingest.backlog.known_lag`, the producer's, so both sides agree; a group
+    at or past the last entry is 0 without counting.
+    """
+    known = known_lag(group, info.length, info.first_entry_id)
+    if known is not None:
+        return known
     if info.last_entry_id is not None and not _lt(group.last_delivered_id, info.last_entry_id):
         return 0, "caught-up"
-    if group.lag is not None:
-        return min(group.lag, info.length), "redis"
     return None, "count"
 
 

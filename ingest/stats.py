@@ -31,6 +31,7 @@ from ingest.groupstate import GroupState, StreamState, read_state
 from ingest.keys import StreamKeys
 from ingest.logs import configure_logging, redact_text
 from ingest.settings import (
+    PRODUCER_OPTIONS,
     REDIS_OPTIONS,
     STREAM_OPTIONS,
     Option,
@@ -39,13 +40,13 @@ from ingest.settings import (
     boolean,
     non_negative_float,
     non_negative_int,
-    positive_int,
     resolve,
 )
 
+MAXLEN_OPTION = next(o for o in PRODUCER_OPTIONS if o.dest == "maxlen")
+
 STATS_OPTIONS: tuple[Option, ...] = (
-    Option("maxlen", "--maxlen", "INGEST_MAXLEN", positive_int, 1_000_000,
-           "length cap of the stream (shown as cap)", "entries"),
+    MAXLEN_OPTION,
     Option("interval_s", "--interval", "INGEST_STATS_INTERVAL", non_negative_float, 1.0,
            "seconds between the two samples events/s is computed from, and between refreshes "
            "with --watch; 0 takes one sample (no events/s)", "s"),

@@ -80,7 +80,7 @@ def test_json_of_a_known_state(known_state, redis_url, capsys):
         "consumers": [{"name": "c1", "pending": 2}, {"name": "c2", "pending": 2}],
     }
     assert audit["backlog"] == 0
-    assert audit["lag_source"] == "caught-up"
+    assert audit["lag_source"] == "redis"
     assert audit["oldest_pending_age_s"] is None
 
 
