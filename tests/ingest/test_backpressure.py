@@ -35,7 +35,7 @@ def test_watermarks_default_low_is_80_percent_and_checked():
 
 
 class FakeTime:
-    def __init__(self):
+    def __init__(self) -> None:
         self.now = 0.0
         self.sleeps: list[float] = []
 
