@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -187,3 +188,30 @@ def test_four_producers_against_a_slow_consumer_stay_under_the_marks(
     assert max(b for b, _ in samples) <= 800 + 4 * 50
     assert max(n for _, n in samples) <= 1000
     assert len(slow.seen) == len(set(slow.seen)) == 20_000
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_batch_prints_the_summary_and_exits(redis_url, client, subprocess_env):
+    argv = [
+        sys.executable,
+        "-m",
+        "ingest.produce",
+        "--synthetic",
+        "1000000",
+        "--rate",
+        "5000",
+        "--batch-size",
+        "100",
+        "--redis-url",
+        redis_url,
+    ]
+    proc = subprocess.Popen(
+        argv, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    wait_for(lambda: client.xlen(STREAM) >= 200, 15, what="the producer started sending")
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=15)[0]
+    assert proc.returncode == 0
+    reported = summary(out)
+    assert reported["interrupted"] is True
+    assert reported["produced"] == client.xlen(STREAM) < 1_000_000
