@@ -52,6 +52,14 @@ class NotifyListener:
         """How many datagrams received so far contain the line ``line``."""
         return sum(line in message.splitlines() for message in list(self.messages))
 
+    def count_prefix(self, prefix: str) -> int:
+        """How many lines received so far start with ``prefix``."""
+        return sum(
+            line.startswith(prefix)
+            for message in list(self.messages)
+            for line in message.splitlines()
+        )
+
     def close(self) -> list[str]:
         """Stop collecting and return the datagrams (idempotent)."""
         self._stop.set()
@@ -196,9 +204,10 @@ def test_burst_worker_sends_ready_status_then_stopping(
 
 
 @pytest.mark.slow
-def test_idle_worker_pings_the_watchdog_and_stops_on_sigterm(
+def test_worker_reports_counts_pings_the_watchdog_and_stops_on_sigterm(
     redis_url: str, subprocess_env: dict[str, str], listener: NotifyListener, tmp_path: Path
 ) -> None:
+    _produce(redis_url, 20)
     proc = subprocess.Popen(
         [sys.executable, "-m", "workers"],
         env=_worker_env(subprocess_env, redis_url, listener, tmp_path),
@@ -210,16 +219,17 @@ def test_idle_worker_pings_the_watchdog_and_stops_on_sigterm(
         wait_for(lambda: listener.count("READY=1"), 15, what="READY=1")
         # WATCHDOG_USEC=2 s: pings every ~1 s while the worker sits in blocking reads (5 s).
         wait_for(lambda: listener.count("WATCHDOG=1") >= 3, 10, what="three WATCHDOG=1")
+        # STATUS= with the counts every few seconds (what `systemctl status` shows).
+        wait_for(lambda: listener.count_prefix("STATUS=acked 20,"), 15, what="STATUS=acked 20")
         proc.send_signal(signal.SIGTERM)
-        returncode = proc.wait(timeout=20)
+        _, stderr = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
-    stderr = proc.stderr.read() if proc.stderr else ""
+            proc.communicate()
     wait_for(lambda: listener.count("STOPPING=1"), 5, what="STOPPING=1")
     messages = listener.close()
 
-    assert returncode == 0, stderr[-2000:]
+    assert proc.returncode == 0, stderr[-2000:]
     _check_order(messages)
     assert _index(messages, "READY=1") < _index(messages, "WATCHDOG=1")
