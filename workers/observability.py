@@ -1,0 +1,204 @@
+"""A worker's metrics, state sampler and ``--http-port`` server, wired to its runner.
+
+The worker CLI calls :func:`metric_readers` before :func:`ingest.otel_setup.configure_otel`
+(so ``/metrics`` gets a Prometheus reader), then :meth:`WorkerObservability.start` once the
+runner exists, and :meth:`WorkerObservability.close` at exit.
+
+What it costs the worker: nothing per entry unless a meter provider is active. The counters
+are observable instruments reading ``runner.stats`` when collected; the histograms are set as
+``runner.hooks`` only when metrics are on. Redis-derived gauges (backlog, lag, pending, oldest
+pending age, consumers, stream and dead-letter lengths) come from a daemon thread that reads
+the stream's state every ``sample_interval_s`` seconds (default 5) with its own small client,
+so neither a scrape nor the sampler touches the worker's event loop or connection pool.
+
+Probes:
+
+* ``/livez`` fails when a loop has not completed a step for ``live_max_age_s`` while Redis is
+  reachable (a wedged loop); it stays OK while the worker is starting, while Redis is down
+  (restarting the process would not help: readiness reports that) and while the read loop
+  waits for room because handlers are saturated.
+* ``/readyz`` needs the worker to have joined its group, and asks Redis directly (PING and
+  XINFO GROUPS, 1 s timeouts) that it is reachable and the group exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import redis
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader
+from prometheus_client import CollectorRegistry
+
+from ingest import metrics
+from ingest.connection import CONNECTION_ERRORS
+from ingest.groupstate import read_state
+from ingest.settings import RedisSettings
+from workers.http import Check, HttpServer, redis_ready_check, start_http_server
+
+if TYPE_CHECKING:
+    from workers.runner import Runner
+    from workers.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+SAMPLE_INTERVAL_S = 5.0
+
+
+def metric_readers(settings: WorkerSettings) -> tuple[list[MetricReader], CollectorRegistry | None]:
+    """A Prometheus reader on a fresh registry when ``--http-port`` is set, else nothing.
+
+    Pass the readers to ``configure_otel(..., metric_readers=...)`` and the registry to
+    :class:`WorkerObservability`.
+    """
+    if not settings.http_port:
+        return [], None
+    registry = CollectorRegistry()
+    return [PrometheusMetricReader(registry=registry)], registry
+
+
+class StateSampler:
+    """Refreshes a :class:`~ingest.metrics.StateHolder` every ``interval_s`` in a daemon
+    thread (XINFO and friends through :func:`ingest.groupstate.read_state`)."""
+
+    def __init__(
+        self,
+        redis_settings: RedisSettings,
+        stream: str,
+        group: str,
+        holder: metrics.StateHolder,
+        interval_s: float = SAMPLE_INTERVAL_S,
+    ) -> None:
+        self.holder = holder
+        self._stream, self._group, self._interval_s = stream, group, interval_s
+        self._client = redis.Redis.from_url(
+            redis_settings.redis_url,
+            decode_responses=True,
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="state-sampler", daemon=True)
+
+    def sample_once(self) -> None:
+        """Read the state now; on a Redis error keep the last sample and log (rate-limited)."""
+        try:
+            self.holder.state = read_state(
+                self._client, self._stream, groups=(self._group,), consumers=False
+            )
+        except CONNECTION_ERRORS as exc:
+            log.warning("sampling %s: Redis unreachable (%s)", self._stream, type(exc).__name__)
+        except Exception:  # metrics must never take the worker down
+            log.warning("sampling %s failed", self._stream, exc_info=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample_once()
+            self._stop.wait(self._interval_s)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and close its client."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._client.close()
+
+
+def live_check(runner: Runner, max_age_s: float) -> Check:
+    """The ``/livez`` probe for ``runner`` (see the module docstring)."""
+    health = runner.health
+
+    def check() -> tuple[bool, str]:
+        if not health.joined:
+            return True, "starting"
+        if not health.connected:
+            return True, "redis unreachable; loops retrying"
+        stale = health.stale_loops(max_age_s)
+        if "read" in stale and not runner.room.is_set():
+            stale.remove("read")  # waiting for a free handler slot, not stuck
+        if stale:
+            return False, f"no step for over {max_age_s:g} s: {', '.join(sorted(stale))}"
+        return True, "loops running"
+
+    return check
+
+
+def ready_check(runner: Runner, redis_check: Check) -> Check:
+    """The ``/readyz`` probe: joined, then ``redis_check`` (Redis reachable, group exists)."""
+
+    def check() -> tuple[bool, str]:
+        if not runner.health.joined:
+            return False, "starting: not yet joined the consumer group"
+        return redis_check()
+
+    return check
+
+
+def default_live_max_age_s(settings: WorkerSettings) -> float:
+    """How long a loop may go without a step: 4 blocking reads or claim periods, >= 30 s."""
+    return max(30.0, 4 * settings.block_ms / 1000.0, 4 * settings.claim_interval_s)
+
+
+class WorkerObservability:
+    """Metrics, sampler and HTTP server of one worker.
+
+    Args:
+        settings: the worker's settings (stream, group, ``http_port``, Redis).
+        runner: the runner whose ``stats``, ``health`` and ``hooks`` are observed.
+        registry: the Prometheus registry from :func:`metric_readers`, or ``None``.
+        sample_interval_s: seconds between state samples.
+    """
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        runner: Runner,
+        registry: CollectorRegistry | None,
+        *,
+        sample_interval_s: float = SAMPLE_INTERVAL_S,
+    ) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.registry = registry
+        self.sample_interval_s = sample_interval_s
+        self.sampler: StateSampler | None = None
+        self.server: HttpServer | None = None
+
+    def start(self) -> None:
+        """Register metrics (when a meter provider is active), set the histogram hooks, start
+        the sampler and, with ``--http-port``, the HTTP server.
+
+        Raises:
+            OSError: the HTTP port cannot be bound.
+        """
+        s, runner = self.settings, self.runner
+        instruments = metrics.register_worker_metrics(runner.stats, stream=s.stream, group=s.group)
+        if instruments is not None:
+            runner.hooks.handler_duration = instruments.handler_duration
+            runner.hooks.end_to_end = instruments.end_to_end
+            holder = metrics.StateHolder()
+            metrics.register_state_gauges(holder)
+            self.sampler = StateSampler(s.redis, s.stream, s.group, holder, self.sample_interval_s)
+            self.sampler.start()
+        if s.http_port:
+            self.server = start_http_server(
+                s.http_port,
+                live=live_check(runner, default_live_max_age_s(s)),
+                ready=ready_check(runner, redis_ready_check(s.redis, s.stream, s.group)),
+                registry=self.registry,
+            )
+
+    def close(self) -> None:
+        """Stop the HTTP server and the sampler (idempotent)."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server = None
+        if self.sampler is not None:
+            self.sampler.stop()
+            self.sampler = None
