@@ -28,6 +28,7 @@ import threading
 from typing import TYPE_CHECKING
 
 import redis
+from opentelemetry import metrics as otel_metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics.export import MetricReader
 from prometheus_client import CollectorRegistry
@@ -153,6 +154,7 @@ class WorkerObservability:
         runner: the runner whose ``stats``, ``health`` and ``hooks`` are observed.
         registry: the Prometheus registry from :func:`metric_readers`, or ``None``.
         sample_interval_s: seconds between state samples.
+        meter_provider: where metrics go; default the global one (set by ``configure_otel``).
     """
 
     def __init__(
@@ -162,8 +164,10 @@ class WorkerObservability:
         registry: CollectorRegistry | None,
         *,
         sample_interval_s: float = SAMPLE_INTERVAL_S,
+        meter_provider: otel_metrics.MeterProvider | None = None,
     ) -> None:
         self.settings = settings
+        self.meter_provider = meter_provider
         self.runner = runner
         self.registry = registry
         self.sample_interval_s = sample_interval_s
@@ -178,12 +182,15 @@ class WorkerObservability:
             OSError: the HTTP port cannot be bound.
         """
         s, runner = self.settings, self.runner
-        instruments = metrics.register_worker_metrics(runner.stats, stream=s.stream, group=s.group)
+        provider = self.meter_provider
+        instruments = metrics.register_worker_metrics(
+            runner.stats, stream=s.stream, group=s.group, meter_provider=provider
+        )
         if instruments is not None:
             runner.hooks.handler_duration = instruments.handler_duration
             runner.hooks.end_to_end = instruments.end_to_end
             holder = metrics.StateHolder()
-            metrics.register_state_gauges(holder)
+            metrics.register_state_gauges(holder, meter_provider=provider)
             self.sampler = StateSampler(s.redis, s.stream, s.group, holder, self.sample_interval_s)
             self.sampler.start()
         if s.http_port:

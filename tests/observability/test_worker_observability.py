@@ -1,0 +1,126 @@
+"""workers.observability: probes from the runner's health, the state sampler, /metrics wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from ingest.metrics import StateHolder
+from ingest.settings import RedisSettings
+from tests.helpers import wait_for
+from workers.observability import StateSampler, WorkerObservability, live_check, ready_check
+from workers.settings import WorkerSettings
+from workers.stats import Health, Hooks, Stats
+
+
+@dataclass
+class FakeRunner:
+    """The runner attributes the observability layer reads."""
+
+    stats: Stats = field(default_factory=Stats)
+    health: Health = field(default_factory=Health)
+    hooks: Hooks = field(default_factory=Hooks)
+    room: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def test_livez_from_health():
+    runner = FakeRunner()
+    runner.room.set()
+    check = live_check(runner, max_age_s=30)  # type: ignore[arg-type]
+    assert check() == (True, "starting")
+    runner.health.joined = runner.health.connected = True
+    runner.health.beat("read")
+    runner.health.beat("claim")
+    assert check() == (True, "loops running")
+    # A wedged read loop while Redis answers: not live
+    runner.health.beats["read"] = time.monotonic() - 60
+    assert check() == (False, "no step for over 30 s: read")
+    # ... unless it waits for a free handler slot
+    runner.room.clear()
+    assert check()[0] is True
+    # Redis down: the loops retry; restarting would not help
+    runner.room.set()
+    runner.health.connected = False
+    assert check() == (True, "redis unreachable; loops retrying")
+
+
+def test_readyz_waits_for_the_group_join():
+    runner = FakeRunner()
+    check = ready_check(runner, lambda: (True, "connected"))  # type: ignore[arg-type]
+    assert check()[0] is False
+    runner.health.joined = True
+    assert check() == (True, "connected")
+
+
+def test_sampler_keeps_the_last_state_when_redis_goes_away(make_redis_server):
+    server = make_redis_server()
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    client.xadd("s", {"f": "v"})
+    client.xgroup_create("s", "g", id="0")
+    client.close()
+    holder = StateHolder()
+    sampler = StateSampler(RedisSettings(redis_url=server.url), "s", "g", holder, 60)
+    sampler.sample_once()
+    assert holder.state is not None
+    assert holder.state.group("g") is not None
+    first = holder.state
+    server.stop()
+    sampler.sample_once()  # logs a warning, keeps the sample
+    assert holder.state is first
+    sampler.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_metrics_endpoint_of_a_worker_with_sampled_gauges(client, redis_url):
+    # Given: a stream with 5 entries, 2 delivered to the group and not acknowledged
+    for i in range(5):
+        client.xadd("ingest:events", {"n": str(i)})
+    client.xgroup_create("ingest:events", "workers", id="0")
+    client.xreadgroup("workers", "c1", {"ingest:events": ">"}, count=2)
+    registry = CollectorRegistry()
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+    port = free_port()
+    settings = WorkerSettings(redis=RedisSettings(redis_url=redis_url), http_port=port)
+    runner: Any = FakeRunner()
+    runner.stats.acked = 12
+    observability = WorkerObservability(
+        settings, runner, registry, sample_interval_s=0.05, meter_provider=provider
+    )
+    # When: started, sampled once, and scraped
+    observability.start()
+    try:
+        assert runner.hooks.handler_duration is not None  # histograms hooked up
+        sampler = observability.sampler
+        assert sampler is not None
+        wait_for(lambda: sampler.holder.state is not None, 5, what="first sample")
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            text = reply.read().decode()
+    finally:
+        observability.close()
+        provider.shutdown()
+    # Then: counters from the runner's stats, gauges from the sample
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert values["ingest_worker_acked_total"] == 12
+    assert values["ingest_group_backlog"] == 5
+    assert values["ingest_group_lag"] == 3
+    assert values["ingest_group_pending"] == 2
+    assert values["ingest_group_consumers"] == 1
+    assert values["ingest_stream_length"] == 5
+    assert values["ingest_stream_dead_letter_length"] == 0
+    assert observability.server is None
