@@ -119,6 +119,9 @@ class Runner:
         self.room = asyncio.Event()
         self.room.set()
         self.stopping = asyncio.Event()
+        self.history_done = asyncio.Event()
+        """Set once the reader went through our own pending entries; claims wait for it, or a
+        sweep would claim our own released entries again (double delivery count)."""
         self.burst_done = False
         self._group_lock = asyncio.Lock()
         self._group_recreated_at = -float("inf")
@@ -271,6 +274,8 @@ class Runner:
                     block_ms=None,
                 )
                 history_from = entries[-1].entry_id if entries else None
+                if history_from is None:
+                    self.history_done.set()
                 self.stats.read += len(entries)
                 await self._admit(entries, claimed=False, history=True)
                 return
@@ -314,6 +319,7 @@ class Runner:
 
         async def step() -> None:
             nonlocal last_prune
+            await self.history_done.wait()
             await self.sweep()
             if time.monotonic() - last_prune >= prune_every:
                 last_prune = time.monotonic()

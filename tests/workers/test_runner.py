@@ -23,7 +23,7 @@ from workers.sinks.sqlite import SqliteSink
 
 
 def _pending(client: redis.Redis) -> int:
-    return int(client.xpending(STREAM, GROUP)["pending"])  # type: ignore[index]
+    return int(client.xpending(STREAM, GROUP)["pending"])
 
 
 async def test_handler_failing_twice_then_succeeding_is_acked_once_with_one_row(

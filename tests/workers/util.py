@@ -108,11 +108,26 @@ def worker_cmd(url: str, *args: str) -> list[str]:
     ]
 
 
+STARTED: list[subprocess.Popen[str]] = []
+"""Every worker subprocess started, so a fixture can kill leftovers after a failed test."""
+
+
 def start_worker(env: dict[str, str], url: str, *args: str) -> subprocess.Popen[str]:
     """Start a worker subprocess (stdout/stderr piped, text)."""
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         worker_cmd(url, *args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    STARTED.append(proc)
+    return proc
+
+
+def kill_leftovers() -> None:
+    """SIGKILL and reap workers a test left running (each by its own pid)."""
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
 
 
 def summary_of(stdout: str) -> dict[str, Any]:
