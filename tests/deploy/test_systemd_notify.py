@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,11 +27,13 @@ from workers.systemd import Notifier
 
 
 class NotifyListener:
-    """Collects the datagrams sent to a bound ``AF_UNIX`` ``SOCK_DGRAM`` socket, in order."""
+    """Collects the datagrams sent to a bound ``AF_UNIX`` ``SOCK_DGRAM`` socket, in order,
+    with the monotonic time each arrived (``received``)."""
 
     def __init__(self, address: str) -> None:
         self.address = address
         self.messages: list[str] = []
+        self.received: list[float] = []
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(address if not address.startswith("@") else "\0" + address[1:])
         self._sock.settimeout(0.05)
@@ -46,6 +49,7 @@ class NotifyListener:
                 continue
             except OSError:
                 return
+            self.received.append(time.monotonic())
             self.messages.append(data.decode())
 
     def count(self, line: str) -> int:
@@ -233,3 +237,51 @@ def test_worker_reports_counts_pings_the_watchdog_and_stops_on_sigterm(
     assert proc.returncode == 0, stderr[-2000:]
     _check_order(messages)
     assert _index(messages, "READY=1") < _index(messages, "WATCHDOG=1")
+
+
+@pytest.mark.slow
+def test_watchdog_keeps_pinging_while_every_handler_slot_is_busy(
+    redis_url: str, subprocess_env: dict[str, str], listener: NotifyListener, tmp_path: Path
+) -> None:
+    # A healthy worker whose handlers are slow must not look hung to systemd: WatchdogSec in
+    # ingest-worker@.service would restart it mid-job. One slot, capacity 2: four entries fill
+    # it, and the reader waits for room for as long as the handler runs.
+    _produce(redis_url, 4)
+    mark = tmp_path / "started"
+    env = _worker_env(subprocess_env, redis_url, listener, tmp_path)
+    env.update(
+        INGEST_HANDLER="tests.deploy.slow_handler:handle",
+        SLOW_HANDLER_MARK=str(mark),
+        INGEST_CONCURRENCY="1",
+        INGEST_READ_COUNT="1",
+        INGEST_BLOCK_MS="1000",
+        INGEST_SHUTDOWN_TIMEOUT="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(mark.exists, 15, what="the handler to start")
+        # The worker calls its read loop stale after max(10 s, 3 x block time) = 10 s.
+        quiet_after = time.monotonic() + 11.0
+
+        def pinged_late() -> bool:
+            return any(
+                at > quiet_after and "WATCHDOG=1" in message.splitlines()
+                # received is appended first, so it may hold one more item: strict=False.
+                for at, message in zip(listener.received, list(listener.messages), strict=False)
+            )
+
+        wait_for(pinged_late, 15, what="a WATCHDOG=1 more than 11 s into a busy handler")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 0, stderr[-2000:]

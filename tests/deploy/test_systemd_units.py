@@ -114,6 +114,9 @@ def test_restart_and_watchdog_settings() -> None:
 
     assert m.unit_value(unit, "Service", "Restart") == "on-failure"
     assert m.unit_value(unit, "Service", "RestartPreventExitStatus") == "2"
+    # A Redis outage longer than any start limit must not leave the worker dead afterwards.
+    assert m.unit_value(unit, "Unit", "StartLimitIntervalSec") == "0"
+    assert m.systemd_seconds(m.unit_value(unit, "Service", "RestartSec")) >= 1
     # The worker stops pinging when its read loop is silent for max(10 s, 3 x block time),
     # and during a drain; neither may trip the watchdog on a healthy worker.
     assert watchdog_s > max(10.0, 3 * block_s)
