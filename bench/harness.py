@@ -14,6 +14,7 @@ import multiprocessing.synchronize
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -21,6 +22,7 @@ import redis
 from ingest.streams import GroupInfo, parse_groups
 from tests.redis_server import RedisServer
 
+ROOT = Path(__file__).resolve().parent.parent
 STREAM = "bench:events"
 GROUP = "workers"
 POLL_S = 0.005

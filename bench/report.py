@@ -62,6 +62,19 @@ def rows(figures: dict[str, Any]) -> list[list[str]]:
                 f"max {f['latency_max_ms']:.2f} ms",
             ]
         )
+    if "admission_vs_plain_ratio" in figures:
+        f = figures
+        out.append(
+            [
+                "admission",
+                f"{f['admission_events']:,}",
+                "",
+                f"{f['admission_fcall_eps']:,}",
+                "",
+                f"{f['admission_vs_plain_ratio']:.2f} x plain pipelined XADD "
+                f"({f['admission_plain_xadd_eps']:,}/s), batch 500",
+            ]
+        )
     return out
 
 

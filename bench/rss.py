@@ -1,7 +1,8 @@
-"""Resident set size of a process from ``/proc/<pid>/status`` (Linux; no psutil needed)."""
+"""Resident set size and CPU time of a process from ``/proc`` (Linux; no psutil needed)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -15,3 +16,14 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024  # the kernel reports kB
     return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of ``pid`` from ``/proc/<pid>/stat``; 0.0 when gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # The command name (field 2) may hold spaces; utime and stime follow its closing paren.
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
