@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from ingest.logs import LOG_FORMAT_ENV
 from ingest.settings import PRODUCER_OPTIONS, REDIS_OPTIONS, STREAM_OPTIONS, Option
 from workers.settings import WORKER_OPTIONS
 
@@ -33,8 +34,8 @@ ALL_OPTIONS: tuple[Option, ...] = (
     *PRODUCER_OPTIONS,
     *WORKER_OPTIONS,
 )
-# Read by deploy/docker/healthcheck.py, not by the package.
-HEALTHCHECK_VARIABLES = frozenset({"INGEST_HEALTHCHECK_HOST"})
+# Read outside the Option tables: by deploy/docker/healthcheck.py, and by ingest.logs.
+OTHER_VARIABLES = frozenset({"INGEST_HEALTHCHECK_HOST", LOG_FORMAT_ENV})
 INGEST_NAME = re.compile(r"\bINGEST_[A-Z0-9_]+\b")
 
 
