@@ -73,6 +73,18 @@ def redact_text(text: str) -> str:
     return text
 
 
+def span_fields(span: trace.Span | None) -> dict[str, str]:
+    """``{"trace_id": ..., "span_id": ...}`` of ``span`` for a record's ``extra``, or ``{}``
+    when there is no recording span (tracing off). For records about an entry whose span is
+    not the current one (per-event records logged after a batch)."""
+    if span is None:
+        return {}
+    context = span.get_span_context()
+    if not context.is_valid:
+        return {}
+    return {TRACE_ID: format(context.trace_id, "032x"), SPAN_ID: format(context.span_id, "016x")}
+
+
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {
         key: value

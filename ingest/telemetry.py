@@ -33,6 +33,13 @@ MESSAGING_CLIENT_ID = "messaging.client.id"  # the consumer name
 INGEST_EVENT_ID = "ingest.event_id"
 INGEST_DELIVERY_COUNT = "ingest.delivery_count"
 INGEST_CONSUMER = "ingest.consumer"
+INGEST_REPLAYED_FROM = "ingest.replayed_from"  # the dead-letter entry ID a replay came from
+# Database client spans of sinks (https://opentelemetry.io/docs/specs/semconv/database/).
+DB_SYSTEM_NAME = "db.system.name"
+DB_NAMESPACE = "db.namespace"
+DB_OPERATION_NAME = "db.operation.name"
+DB_COLLECTION_NAME = "db.collection.name"
+DB_OPERATION_BATCH_SIZE = "db.operation.batch.size"
 
 _TRACECONTEXT = TraceContextTextMapPropagator()
 

@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry
 
 from ingest import metrics
 from ingest.connection import CONNECTION_ERRORS
+from ingest.errors import ConfigError
 from ingest.groupstate import read_state
 from ingest.settings import RedisSettings
 from workers.http import Check, HttpServer, redis_ready_check, start_http_server
@@ -179,7 +180,7 @@ class WorkerObservability:
         the sampler and, with ``--http-port``, the HTTP server.
 
         Raises:
-            OSError: the HTTP port cannot be bound.
+            ConfigError: the HTTP port cannot be bound (in use, not permitted).
         """
         s, runner = self.settings, self.runner
         provider = self.meter_provider
@@ -194,12 +195,18 @@ class WorkerObservability:
             self.sampler = StateSampler(s.redis, s.stream, s.group, holder, self.sample_interval_s)
             self.sampler.start()
         if s.http_port:
-            self.server = start_http_server(
-                s.http_port,
-                live=live_check(runner, default_live_max_age_s(s)),
-                ready=ready_check(runner, redis_ready_check(s.redis, s.stream, s.group)),
-                registry=self.registry,
-            )
+            try:
+                self.server = start_http_server(
+                    s.http_port,
+                    live=live_check(runner, default_live_max_age_s(s)),
+                    ready=ready_check(runner, redis_ready_check(s.redis, s.stream, s.group)),
+                    registry=self.registry,
+                )
+            except OSError as exc:
+                self.close()
+                raise ConfigError(
+                    f"--http-port / INGEST_HTTP_PORT = {s.http_port}: {exc}"
+                ) from None
 
     def close(self) -> None:
         """Stop the HTTP server and the sampler (idempotent)."""
