@@ -16,7 +16,13 @@ import redis
 import redis.asyncio
 
 from ingest.keys import StreamKeys
-from ingest.streams import EntryId, StreamEntry, parse_read_reply
+from ingest.streams import (
+    EntryId,
+    StreamEntry,
+    next_entry_id,
+    parse_pending_range,
+    parse_read_reply,
+)
 from workers.errors import ConsumerNameTaken, GroupCreateError, GroupMissingError
 
 log = logging.getLogger(__name__)
@@ -137,8 +143,6 @@ async def own_pending_ids(
 
     Pages with an exclusive start, so no entry is visited twice and the loop ends.
     """
-    from ingest.streams import next_entry_id, parse_pending_range
-
     ids: list[EntryId] = []
     start = "-"
     while True:

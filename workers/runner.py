@@ -23,7 +23,7 @@ from opentelemetry import trace
 from ingest.connection import CONNECTION_ERRORS
 from ingest.errors import RedisUnavailable
 from ingest.keys import StreamKeys
-from ingest.streams import EntryId, StreamEntry
+from ingest.streams import EntryId, StreamEntry, parse_groups
 from workers import consumer as group_io
 from workers.acks import AckBuffer
 from workers.backoff import LoopBackoff
@@ -301,8 +301,6 @@ class Runner:
     async def _burst_finished(self) -> bool:
         if self.holding.held or not self.queue.empty():
             return False
-        from ingest.streams import parse_groups
-
         groups = parse_groups(await self.client.xinfo_groups(self.settings.stream))
         for g in groups:
             if g.name == self.settings.group:
