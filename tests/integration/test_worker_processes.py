@@ -253,7 +253,7 @@ def test_three_sigterms_during_a_long_job_do_not_dead_letter_it(
     for run in range(1, 4):
         proc = start_worker({**env, "TEST_SLEEP_S": "30"}, redis_url, *args)
         try:
-            wait_for(lambda run=run: len(_lines(started)) == run, 15, what=f"run {run}")
+            wait_for(lambda: len(_lines(started)) == run, 15, what=f"run {run}")  # noqa: B023
         except AssertionError:
             proc.kill()
             raise AssertionError(proc.communicate()) from None
