@@ -16,6 +16,7 @@ import platform
 import sys
 import time
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 from bench import report
@@ -37,6 +38,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, help="entries per throughput scenario")
     parser.add_argument("--soak-events", type=int, help="entries through the soak worker")
     parser.add_argument("--latency-seconds", type=float, help="length of the latency run, s")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record py-spy profiles of every producer and worker into DIR (pip install py-spy)",
+    )
     return parser.parse_args(argv)
 
 
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     server = RedisServer()
     server.start()
     try:
-        ctx = Context(server=server, sizes=sizes_from(args))
+        ctx = Context(server=server, sizes=sizes_from(args), profile_dir=args.profile)
         ctx.figures.update(machine(ctx, args.quick))
         for name in names:
             started = time.monotonic()

@@ -22,11 +22,14 @@ from bench.harness import (
     Children,
     Context,
     acknowledged,
+    cpu_figures,
     drain_timeout,
     rate,
+    redis_cpu_s,
     wait_drained,
 )
 from bench.otlp import OtlpReceiver
+from bench.profiling import Profiler
 from bench.workerpool import WorkerPool
 
 NOOP = ["--handler", "bench.handlers:Noop"]
@@ -46,7 +49,7 @@ def run_pipeline(
     """Start ``workers`` workers, produce ``n`` events, wait until all are acknowledged.
 
     Figures: ``<prefix>_events``, ``_seconds``, ``_events_per_s``, ``_worker_rss_mb`` (the
-    largest per-worker RSS seen), ``_worker_cpu_us_per_event``, ``_producer_cpu_us_per_event``;
+    largest per-worker RSS seen), ``_{worker,producer,redis}_cpu_us_per_event``;
     with ``checkpoint``, ``<prefix>_rss_first_mb`` is the worker RSS once that many entries
     were acknowledged. The pool is returned stopped.
     """
@@ -68,9 +71,14 @@ def run_pipeline(
     children = Children()
     run_id = uuid.uuid4().hex[:8]
     children.spawn(producer_child.produce, ctx.url, n, run_id, dict(env or {}), offered_rate)
+    profiler = Profiler(ctx.profile_dir)
+    for name, proc in zip(pool.names, pool.procs, strict=True):
+        profiler.attach(proc.pid, f"{prefix}-worker-{name}")
+    profiler.attach(children.procs[0].pid, f"{prefix}-producer")
     try:
-        t0 = children.start()
         with ctx.client() as client:
+            redis_cpu = redis_cpu_s(client)
+            t0 = children.start()
             t_end = wait_drained(
                 client,
                 n,
@@ -78,12 +86,17 @@ def run_pipeline(
                 on_poll=on_poll,
                 alive=lambda: children.alive() and pool.alive(),
             )
+            redis_cpu = redis_cpu_s(client) - redis_cpu
         last_rss = pool.sample_rss()
-        worker_cpu = pool.cpu_s() - start_cpu
-        producer_cpu = float(children.times.get(timeout=30))
+        cpu = {
+            "worker": pool.cpu_s() - start_cpu,
+            "producer": children.report("producer_cpu"),
+            "redis": redis_cpu,
+        }
         children.join()
     finally:
         pool.stop()
+        profiler.finish()
     summaries = pool.summaries()
     pool.cleanup()
     figures: dict[str, Any] = {
@@ -91,8 +104,7 @@ def run_pipeline(
         f"{prefix}_seconds": round(t_end - t0, 3),
         f"{prefix}_events_per_s": round(rate(n, t0, t_end)),
         f"{prefix}_worker_rss_mb": round(pool.rss_max_mb, 1),
-        f"{prefix}_worker_cpu_us_per_event": round(worker_cpu / n * 1e6, 1),
-        f"{prefix}_producer_cpu_us_per_event": round(producer_cpu / n * 1e6, 1),
+        **cpu_figures(prefix, n, cpu),
         f"{prefix}_acked": sum(int(str(s.get("acked", 0))) for s in summaries),
     }
     if any("inserted" in s for s in summaries):

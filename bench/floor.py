@@ -14,7 +14,18 @@ from typing import Any
 import redis
 
 from bench import events
-from bench.harness import GROUP, STREAM, Children, Context, drain_timeout, rate, wait_drained
+from bench.harness import (
+    GROUP,
+    STREAM,
+    Children,
+    Context,
+    cpu_figures,
+    drain_timeout,
+    rate,
+    redis_cpu_s,
+    wait_drained,
+)
+from bench.profiling import Profiler
 
 BATCH = 100
 MAXLEN = 1_000_000
@@ -26,7 +37,8 @@ def produce(ready: Any, go: Any, times: Any, url: str, n: int) -> None:
     client.ping()
     ready.set()
     go.wait()
-    times.put(time.time())
+    times.put(("t0", time.time()))
+    cpu0 = time.process_time()
     pipe = client.pipeline(transaction=False)
     for seq in range(n):
         fields = {
@@ -42,6 +54,7 @@ def produce(ready: Any, go: Any, times: Any, url: str, n: int) -> None:
             pipe.execute()
     if len(pipe):
         pipe.execute()
+    times.put(("producer_cpu", time.process_time() - cpu0))
     client.close()
 
 
@@ -51,6 +64,7 @@ def consume(ready: Any, go: Any, times: Any, url: str, n: int) -> None:
     client.ping()
     ready.set()
     go.wait()
+    cpu0 = time.process_time()
     done = 0
     while done < n:
         reply: Any = client.xreadgroup(GROUP, "floor-1", {STREAM: ">"}, count=BATCH, block=1000)
@@ -59,22 +73,36 @@ def consume(ready: Any, go: Any, times: Any, url: str, n: int) -> None:
             if ids:
                 client.xack(STREAM, GROUP, *ids)
                 done += len(ids)
+    times.put(("consumer_cpu", time.process_time() - cpu0))
     client.close()
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    """Run the floor; figures ``floor_events``, ``floor_seconds``, ``floor_events_per_s``."""
+    """Run the floor; figures ``floor_events``, ``floor_seconds``, ``floor_events_per_s`` and
+    CPU microseconds per event of the producer, the consumer and Redis."""
     n = ctx.sizes.events
     ctx.reset()
     children = Children()
     children.spawn(consume, ctx.url, n)
     children.spawn(produce, ctx.url, n)
-    t0 = children.start()
+    profiler = Profiler(ctx.profile_dir)
+    profiler.attach(children.procs[0].pid, "floor-consumer")
+    profiler.attach(children.procs[1].pid, "floor-producer")
     with ctx.client() as client:
+        redis_cpu = redis_cpu_s(client)
+        t0 = children.start()
         t_end = wait_drained(client, n, timeout_s=drain_timeout(n), alive=children.alive)
+        redis_cpu = redis_cpu_s(client) - redis_cpu
+    cpu = {
+        "producer": children.report("producer_cpu"),
+        "consumer": children.report("consumer_cpu"),
+        "redis": redis_cpu,
+    }
     children.join()
+    profiler.finish()
     return {
         "floor_events": n,
         "floor_seconds": round(t_end - t0, 3),
         "floor_events_per_s": round(rate(n, t0, t_end)),
+        **cpu_figures("floor", n, cpu),
     }

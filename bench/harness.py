@@ -64,11 +64,13 @@ QUICK = Sizes(
 
 @dataclass
 class Context:
-    """One benchmark invocation: the server, its URL, the sizes, and the figures so far."""
+    """One benchmark invocation: the server, its URL, the sizes, the figures so far, and where
+    py-spy profiles go (``--profile``; None: no profiling)."""
 
     server: RedisServer
     sizes: Sizes
     figures: dict[str, Any] = field(default_factory=dict)
+    profile_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -135,6 +137,7 @@ class Children:
     procs: list[multiprocessing.context.SpawnProcess] = field(default_factory=list)
     go: multiprocessing.synchronize.Event = field(default_factory=SPAWN.Event)
     times: Any = field(default_factory=SPAWN.Queue)
+    reports: dict[str, float] = field(default_factory=dict)
 
     def spawn(self, target: Callable[..., None], *args: Any) -> None:
         """Start ``target(ready, go, times, *args)`` in a fresh interpreter."""
@@ -145,12 +148,20 @@ class Children:
         self.procs.append(proc)
 
     def start(self, timeout_s: float = 30.0) -> float:
-        """Wait until every child is ready, release them; return the producer's start time."""
+        """Wait until every child is ready, release them; return the producer's start time
+        (the child that reports ``("t0", time.time())`` first)."""
         for ready in self.ready:
             if not ready.wait(timeout_s):
                 raise TimeoutError("a benchmark child did not get ready in time")
         self.go.set()
-        return float(self.times.get(timeout=timeout_s))
+        return self.report("t0", timeout_s)
+
+    def report(self, name: str, timeout_s: float = 30.0) -> float:
+        """The value a child reported as ``(name, value)`` on the ``times`` queue."""
+        while name not in self.reports:
+            key, value = self.times.get(timeout=timeout_s)
+            self.reports[key] = float(value)
+        return self.reports[name]
 
     def alive(self) -> bool:
         """False once any child exited with a non-zero code."""
@@ -163,6 +174,17 @@ class Children:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+
+
+def redis_cpu_s(client: redis.Redis) -> float:
+    """CPU seconds the Redis server has used (``INFO cpu``: user plus system)."""
+    info: Any = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def cpu_figures(prefix: str, n: int, seconds: dict[str, float]) -> dict[str, float]:
+    """``<prefix>_<who>_cpu_us_per_event`` for each ``who -> CPU seconds`` spent on ``n``."""
+    return {f"{prefix}_{who}_cpu_us_per_event": round(s / n * 1e6, 1) for who, s in seconds.items()}
 
 
 def rate(n: int, t0: float, t_end: float) -> float:

@@ -62,12 +62,12 @@ def produce(
     ready.set()
     go.wait()
     cpu0 = time.process_time()
-    times.put(time.time())
+    times.put(("t0", time.time()))
     if rate is None:
         producer.send_many(_events(run, n))
     else:
         _paced(producer, run, n, rate)
     producer.close()
-    times.put(time.process_time() - cpu0)
+    times.put(("producer_cpu", time.process_time() - cpu0))
     shutdown()
     client.close()
