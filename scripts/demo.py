@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -63,6 +64,18 @@ def wait_drained(
         time.sleep(0.1)
 
 
+def last_json(output: bytes) -> dict[str, Any]:
+    """The last line of ``output`` that parses as a JSON object (a worker's exit summary)."""
+    for line in reversed(output.decode(errors="replace").splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return {}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=str(ROOT / "data" / "sea_surface_temperature.csv.gz"))
@@ -88,12 +101,19 @@ def main() -> int:
     dead_before = client.xlen(StreamKeys(stream).dead_letter_stream)
     workers: list[subprocess.Popen[bytes]] = []
     try:
+        logs = ROOT / "run"
+        logs.mkdir(exist_ok=True)
         workers.extend(
             subprocess.Popen(
-                [sys.executable, "-m", "workers", "--consumer", f"demo-{n + 1}"], env=env, cwd=ROOT
+                [sys.executable, "-m", "workers", "--consumer", f"demo-{n + 1}"],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=(logs / f"demo-worker-{n + 1}.log").open("wb"),
             )
             for n in range(args.workers)
         )
+        print(f"demo: {args.workers} workers started; their logs are in {logs}/demo-worker-N.log")
         started = time.monotonic()
         produce = subprocess.run(
             [sys.executable, "-m", "ingest.produce", "--input", args.input],
@@ -114,6 +134,7 @@ def main() -> int:
         for w in workers:
             w.send_signal(signal.SIGTERM)
         codes = [w.wait(timeout=60) for w in workers]
+        sink_counts = [last_json(w.stdout.read() if w.stdout else b"") for w in workers]
         produced = int(summary.get("produced", 0))
         inserted = sink_rows(sink) - rows_before
         dead = client.xlen(StreamKeys(stream).dead_letter_stream) - dead_before
@@ -122,12 +143,14 @@ def main() -> int:
             "rejected_lines": int(summary.get("rejected", 0)),
             "rows_in_sink": sink_rows(sink),
             "rows_inserted_this_run": inserted,
-            "duplicates_skipped": produced - inserted - dead,
+            "duplicates_skipped": sum(int(c.get("duplicates", 0)) for c in sink_counts),
             "dead_letters": dead,
             "wall_s": round(wall_s, 2),
             "events_per_s": round(produced / wall_s) if wall_s else 0,
             "worker_exit_codes": codes,
         }
+        for key, value in result.items():
+            print(f"  {key.replace('_', ' '):<24}{value}")
         print(json.dumps(result))
         if produced and result["duplicates_skipped"] == produced:
             print("demo: every event was a duplicate: the sink already held them all (idempotent)")
