@@ -23,7 +23,13 @@ from opentelemetry import trace
 from ingest.connection import CONNECTION_ERRORS
 from ingest.errors import RedisUnavailable
 from ingest.keys import StreamKeys
-from ingest.streams import EntryId, StreamEntry, parse_groups
+from ingest.streams import (
+    EntryId,
+    StreamEntry,
+    parse_entries,
+    parse_entry_id,
+    parse_groups,
+)
 from workers import consumer as group_io
 from workers.acks import AckBuffer
 from workers.backoff import LoopBackoff
@@ -299,13 +305,22 @@ class Runner:
         await self.guarded("read", step)
 
     async def _burst_finished(self) -> bool:
+        """True when the group has nothing pending and nothing undelivered.
+
+        "Undelivered" is decided by comparing the stream's last entry ID with the group's
+        last-delivered ID, not by XINFO GROUPS ``lag``, which is nil after an XDEL ahead of
+        the group and stale after an XTRIM.
+        """
         if self.holding.held or not self.queue.empty():
             return False
         groups = parse_groups(await self.client.xinfo_groups(self.settings.stream))
-        for g in groups:
-            if g.name == self.settings.group:
-                return g.pending == 0 and g.lag == 0
-        return False
+        group = next((g for g in groups if g.name == self.settings.group), None)
+        if group is None or group.pending:
+            return False
+        last = parse_entries(await self.client.xrevrange(self.settings.stream, count=1))
+        return not last or parse_entry_id(last[0].entry_id) <= parse_entry_id(
+            group.last_delivered_id
+        )
 
     async def claim_loop(self) -> None:
         """Every ``--claim-interval``: an XAUTOCLAIM sweep to the end of the PEL (as far as

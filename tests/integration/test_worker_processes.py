@@ -378,3 +378,23 @@ def test_redis_restart_with_aof_mid_run_loses_nothing(
     code, _, err = _finish(worker)
     client.close()
     assert code == 0, err
+
+
+def test_burst_worker_finishes_when_lag_is_nil(
+    redis_url: str, client: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given: a group whose lag Redis cannot tell (an XDEL of an entry it has not read yet)
+    client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    ids = add_events(client, 5)
+    client.xdel(STREAM, ids[2])
+    assert client.xinfo_groups(STREAM)[0]["lag"] is None
+
+    # When: a burst worker drains it
+    proc = start_worker(
+        subprocess_env, redis_url, "--burst", "--sink", f"sqlite:///{tmp_path}/s.db"
+    )
+    code, out, err = _finish(proc, 30)
+
+    # Then: it exits 0 with the 4 remaining events stored
+    assert code == 0, err
+    assert summary_of(out)["inserted"] == 4
