@@ -25,12 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ingest.errors import DecodeError, EventTooLarge
 
 ENVELOPE_VERSION = "1"
 REQUIRED_FIELDS = ("v", "event_id", "source", "type", "produced_at_ms", "data")
 TRACE_FIELDS = ("traceparent", "tracestate")
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+_REQUIRED = frozenset(REQUIRED_FIELDS)
 
 
 def now_ms() -> int:
@@ -38,14 +41,51 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def dumps(value: Any) -> str:
-    """Encode ``value`` as compact JSON text. Raises ``TypeError`` for non-JSON values."""
+# orjson is 5-15x faster than the stdlib on small payloads (the producer's and the worker's
+# largest per-event costs in the benchmark's profiles). Where the two could disagree, the
+# stdlib decides, so the results are the stdlib's: orjson turns NaN/Infinity into null and
+# refuses non-str keys and integers beyond 64 bits (we fall back); orjson.loads turns integers
+# of 19+ digits into floats (we fall back) and refuses NaN/Infinity literals and lone
+# surrogates (we fall back).
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_NUMBER = b"0" * 19
+
+
+def _stdlib_dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def dumps(value: Any) -> str:
+    """Encode ``value`` as compact JSON text (UTF-8, no NaN/Infinity), like ``json.dumps``;
+    unlike it, ``uuid.UUID`` and plain ``enum.Enum`` values are accepted (as their value).
+
+    Raises:
+        TypeError: a value JSON cannot hold (as ``json.dumps`` would).
+        ValueError: NaN or Infinity, or a circular reference.
+    """
+    try:
+        raw = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return _stdlib_dumps(value)
+    if b"null" in raw:
+        return _stdlib_dumps(value)
+    return raw.decode()
+
+
 def loads(text: str | bytes) -> Any:
-    """Decode JSON text. Raises ``ValueError`` (``json.JSONDecodeError``) on bad JSON."""
-    return json.loads(text)
+    """Decode JSON text as ``json.loads`` does.
+
+    Raises ``ValueError`` (``json.JSONDecodeError``) on bad JSON.
+    """
+    try:
+        raw = text.encode() if isinstance(text, str) else text
+        value = orjson.loads(raw)
+    except (orjson.JSONDecodeError, UnicodeEncodeError):
+        return json.loads(text)
+    if len(raw) >= len(_LONG_NUMBER) and _LONG_NUMBER in raw.translate(_DIGITS_TO_ZERO):
+        return json.loads(text)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +147,10 @@ def encode(
     return fields
 
 
+def _traced(fields: Mapping[str, str]) -> bool:
+    return "traceparent" in fields or "tracestate" in fields
+
+
 def decode(fields: Mapping[str, str]) -> Event:
     """Decode stream entry fields into an :class:`Event`.
 
@@ -116,9 +160,12 @@ def decode(fields: Mapping[str, str]) -> Event:
             (``reason="bad-field"``) or ``data`` is not JSON (``reason="bad-json"``). The
             error's ``field`` names the field.
     """
-    for name in REQUIRED_FIELDS:
-        if name not in fields:
-            raise DecodeError(f"entry has no {name!r} field", reason="missing-field", field=name)
+    if not fields.keys() >= _REQUIRED:
+        for name in REQUIRED_FIELDS:
+            if name not in fields:
+                raise DecodeError(
+                    f"entry has no {name!r} field", reason="missing-field", field=name
+                )
     if fields["v"] != ENVELOPE_VERSION:
         raise DecodeError(
             f"unknown format version {fields['v']!r} (this build reads {ENVELOPE_VERSION!r})",
@@ -138,7 +185,7 @@ def decode(fields: Mapping[str, str]) -> Event:
         payload = loads(data)
     except ValueError as exc:
         raise DecodeError(f"data is not JSON: {exc}", reason="bad-json", field="data") from None
-    trace = {key: fields[key] for key in TRACE_FIELDS if key in fields}
+    trace = {key: fields[key] for key in TRACE_FIELDS if key in fields} if _traced(fields) else {}
     return Event(
         event_id=fields["event_id"],
         payload=payload,

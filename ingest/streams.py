@@ -79,6 +79,11 @@ def parse_entries(raw: Any) -> list[StreamEntry]:
         if fields is None or (not fields and not isinstance(fields, Mapping)):
             entries.append(StreamEntry(EntryId(_text(entry_id)), None))
             continue
+        if type(entry_id) is str and type(fields) is dict:
+            # Hot path (every read of a worker): redis-py with decode_responses=True decodes
+            # a whole reply, so a str ID means str field names and values; keep its dict.
+            entries.append(StreamEntry(EntryId(entry_id), fields))
+            continue
         as_dict = _as_dict(fields)
         entries.append(
             StreamEntry(EntryId(_text(entry_id)), {k: _text(v) for k, v in as_dict.items()})
