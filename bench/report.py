@@ -18,6 +18,8 @@ def add_ratios(figures: dict[str, Any]) -> None:
 
 def _notes(prefix: str, f: dict[str, Any]) -> str:
     parts = []
+    if prefix == "floor" and len(f.get("floor_runs", [])) > 1:
+        parts.append("best of runs first and last: " + ", ".join(f"{r:,}" for r in f["floor_runs"]))
     if f.get(prefix + "_worker_rss_mb"):
         parts.append(f"worker RSS max {f[prefix + '_worker_rss_mb']:.1f} MB")
     if prefix == "e2e_traced" and "otlp_trace_requests" in f:
