@@ -147,10 +147,6 @@ def encode(
     return fields
 
 
-def _traced(fields: Mapping[str, str]) -> bool:
-    return "traceparent" in fields or "tracestate" in fields
-
-
 def decode(fields: Mapping[str, str]) -> Event:
     """Decode stream entry fields into an :class:`Event`.
 
@@ -185,7 +181,11 @@ def decode(fields: Mapping[str, str]) -> Event:
         payload = loads(data)
     except ValueError as exc:
         raise DecodeError(f"data is not JSON: {exc}", reason="bad-json", field="data") from None
-    trace = {key: fields[key] for key in TRACE_FIELDS if key in fields} if _traced(fields) else {}
+    trace = (
+        {key: fields[key] for key in TRACE_FIELDS if key in fields}
+        if "traceparent" in fields or "tracestate" in fields
+        else {}
+    )
     return Event(
         event_id=fields["event_id"],
         payload=payload,
