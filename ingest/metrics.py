@@ -160,7 +160,8 @@ def meter_active(provider: metrics.MeterProvider | None = None) -> bool:
 
 def _reader(stats: object, attribute: str) -> Callable[[], float]:
     def read() -> float:
-        return float(getattr(stats, attribute))
+        value: float = getattr(stats, attribute)  # ints stay ints (OTLP as_int)
+        return value
 
     return read
 

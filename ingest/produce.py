@@ -25,7 +25,7 @@ import redis
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ingest import codec, logs, otel_setup
+from ingest import codec, logs, metrics, otel_setup
 from ingest.admission import AdmissionUnavailable
 from ingest.connection import sync_client, wait_until_reachable
 from ingest.errors import BackpressureTimeout, ConfigError, EventTooLarge, RedisUnavailable
@@ -238,7 +238,11 @@ def main(
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logs.configure_logging(settings.log_level)
-    shutdown_otel = otel_setup.configure_otel("ingest-producer")
+    try:
+        shutdown_otel = otel_setup.configure_otel("ingest-producer")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     stop = StopFlag()
     previous = _install(stop)
     try:
@@ -255,6 +259,9 @@ def _run(settings: ProducerSettings, stop: StopFlag, stdin: IO[bytes] | None) ->
         wait_until_reachable(client, settings.redis)
         producer = Producer(client, settings, should_stop=stop.is_set)
         producer.prepare()
+        instruments = metrics.register_producer_metrics(producer.stats, stream=settings.stream)
+        if instruments is not None:
+            producer.on_blocked = instruments.blocked
     except RedisUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE

@@ -127,6 +127,8 @@ class Producer:
         self._buffer: list[dict[str, str]] = []
         self._buffer_bytes = 0
         self._ready = False
+        self.on_blocked: Callable[[float], None] | None = None
+        """Called with the seconds of each backpressure pause (the metrics histogram)."""
 
     def prepare(self) -> None:
         """Check the maxmemory policy and load the admission function (once; also done lazily).
@@ -259,6 +261,8 @@ class Producer:
         finally:
             if waiter is not None:
                 self.stats.blocked_s += waiter.elapsed_s
+                if self.on_blocked is not None:
+                    self.on_blocked(waiter.elapsed_s)
 
     def _offer(self, batch: list[dict[str, str]]) -> admission.Admission | None:
         """One admission call; ``None`` after an OOM reply (wait as for backpressure)."""

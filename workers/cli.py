@@ -18,12 +18,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from prometheus_client import CollectorRegistry
+
 from ingest.connection import async_client
 from ingest.errors import ConfigError, RedisUnavailable
 from ingest.logs import configure_logging
 from ingest.otel_setup import configure_otel
 from ingest.settings import add_options
-from workers import handlers, sinks
+from workers import handlers, observability, sinks
 from workers.errors import WorkerError
 from workers.runner import Runner
 from workers.settings import WORKER_OPTIONS, WorkerSettings
@@ -67,16 +69,24 @@ def _install_signals(runner: Runner) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
 
 
-async def serve(settings: WorkerSettings, notifier: Notifier) -> tuple[int, Runner]:
-    """Build the client, handler and runner; run until stopped. Returns (exit code, runner)."""
+async def serve(
+    settings: WorkerSettings, notifier: Notifier, registry: CollectorRegistry | None = None
+) -> tuple[int, Runner]:
+    """Build the client, handler and runner; run until stopped. Returns (exit code, runner).
+
+    ``registry`` is what ``--http-port`` serves as ``/metrics`` (see :mod:`workers.observability`).
+    """
     executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="handler")
     handler = load_handler(settings, executor)
     client = async_client(settings.redis)
     runner = Runner(settings, handler, client, executor, notifier=notifier)
     _install_signals(runner)
+    telemetry = observability.WorkerObservability(settings, runner, registry)
     try:
+        telemetry.start()
         code = await runner.run()
     finally:
+        telemetry.close()
         await client.aclose()
         executor.shutdown(wait=False, cancel_futures=True)
         handler.close()
@@ -103,11 +113,16 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    shutdown_otel = configure_otel("ingest-worker")
+    readers, registry = observability.metric_readers(settings)
+    try:
+        shutdown_otel = configure_otel("ingest-worker", metric_readers=readers)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     notifier = Notifier(env)
     code = 1
     try:
-        code, runner = asyncio.run(serve(settings, notifier))
+        code, runner = asyncio.run(serve(settings, notifier, registry))
         print(json.dumps(summary(runner)), flush=True)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

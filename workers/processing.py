@@ -18,9 +18,11 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from opentelemetry import trace
 
 from ingest.connection import CONNECTION_ERRORS
 from ingest.keys import StreamKeys
+from ingest.logs import ENTRY_ID, EVENT_ID, span_fields
 from workers.acks import AckBuffer
 from workers.dead_letter import (
     REASON_DECODE,
@@ -41,6 +43,17 @@ from workers.tracing import DeliveryTracer
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, redis.ResponseError)
+
+
+def _log_handled(done: list[Delivery]) -> None:
+    # Per-event records only at DEBUG: a line per event at INFO costs a worker real CPU.
+    for d in done:
+        log.debug(
+            "handled entry %s (event %s)",
+            d.entry_id,
+            d.event_id,
+            extra={ENTRY_ID: d.entry_id, EVENT_ID: d.event_id, **span_fields(d.span)},
+        )
 
 
 class Processor:
@@ -105,6 +118,8 @@ class Processor:
                     letters.append(DeadLetter(d, REASON_PERMANENT, outcome))
             if done:
                 self.acks.add(done)
+                if log.isEnabledFor(logging.DEBUG):
+                    _log_handled(done)
             if failed:
                 letters += await self._count_failures(failed)
         if letters:
@@ -114,8 +129,14 @@ class Processor:
         events = [d.event for d in deliveries if d.event is not None]
         self.stats.in_flight += len(events)
         started = time.perf_counter()
+        span = deliveries[0].span
         try:
-            outcomes = await self.handler.call(events)
+            if span is None:
+                outcomes = await self.handler.call(events)
+            else:
+                # The sink's spans (and a handler's own) become children of a process span.
+                with trace.use_span(span, end_on_exit=False):
+                    outcomes = await self.handler.call(events)
         finally:
             self.stats.in_flight -= len(events)
         if self.hooks.handler_duration is not None:
@@ -229,5 +250,6 @@ class Processor:
                 d.delivery_count,
                 letter.reason,
                 letter.error,
+                extra={ENTRY_ID: d.entry_id, EVENT_ID: d.event_id, **span_fields(d.span)},
             )
             DeliveryTracer.end(d, "dead-lettered", letter.error)

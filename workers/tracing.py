@@ -2,8 +2,9 @@
 
 One span per delivery, in the producer's trace when the entry carries ``traceparent``, with
 the messaging attributes of :mod:`ingest.telemetry`. Retries are span events; a dead letter
-marks the span as an error. When the tracer provider is a no-op (nothing configured), every
-method returns at once without building attributes.
+marks the span as an error. A replayed dead letter (``replayed_from`` in the entry) starts a
+new trace whose process span links to the original one. When the tracer provider is a no-op
+(nothing configured), every method returns at once without building attributes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from ingest import telemetry as t
 from workers.delivery import Delivery
@@ -63,11 +65,21 @@ class DeliveryTracer:
             attributes[t.INGEST_DELIVERY_COUNT] = d.delivery_count
             if d.claimed:
                 attributes["ingest.claimed"] = True
+            context = t.extract_context(d.fields)
+            links = None
+            replayed_from = d.fields.get("replayed_from")
+            if replayed_from:
+                # A replayed dead letter starts a trace of its own, linked to the original.
+                attributes[t.INGEST_REPLAYED_FROM] = replayed_from
+                original = trace.get_current_span(context).get_span_context()
+                links = [Link(original)] if original.is_valid else None
+                context = Context()
             d.span = self._tracer.start_span(
                 self._name,
-                context=t.extract_context(d.fields),
+                context=context,
                 kind=SpanKind.CONSUMER,
                 attributes=attributes,
+                links=links,
             )
 
     @staticmethod

@@ -13,6 +13,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from opentelemetry import trace
+
+from ingest import telemetry
 from ingest.codec import Event, dumps, now_ms
 from workers.errors import PermanentError, TransientError
 
@@ -57,6 +60,12 @@ class SqliteSink:
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._connection()  # create the table now: a bad path fails at start
+        self._span_attributes = {
+            telemetry.DB_SYSTEM_NAME: "sqlite",
+            telemetry.DB_NAMESPACE: self.path,
+            telemetry.DB_OPERATION_NAME: "INSERT",
+            telemetry.DB_COLLECTION_NAME: "events",
+        }
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -94,7 +103,12 @@ class SqliteSink:
         """
         conn = self._connection()
         outcomes: list[BaseException | None] = [None] * len(events)
-        self._write(conn, list(range(len(events))), events, outcomes)
+        # A child of the current span (a delivery's process span) when tracing is on.
+        with telemetry.get_tracer().start_as_current_span(
+            "INSERT events", kind=trace.SpanKind.CLIENT, attributes=self._span_attributes
+        ) as span:
+            self._write(conn, list(range(len(events))), events, outcomes)
+            span.set_attribute(telemetry.DB_OPERATION_BATCH_SIZE, len(events))
         return outcomes
 
     def _write(
