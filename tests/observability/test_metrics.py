@@ -108,6 +108,19 @@ def test_histograms_record_seconds():
     assert abs(latency[1] - 0.014) < 1e-9
 
 
+def test_end_to_end_latency_is_sampled_per_ack_round_trip():
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    instruments = m.register_worker_metrics(
+        FakeWorkerStats(), stream="s", group="g", meter_provider=provider
+    )
+    assert instruments is not None
+    instruments.end_to_end([0.5] * m.END_TO_END_SAMPLES)  # small batches: every entry
+    instruments.end_to_end([1.0] * 500)  # a large one: an even spread of 16
+    point: tuple[int, float] = _points(reader)["ingest.worker.end_to_end.latency"][0][1]  # type: ignore[assignment]
+    assert point == (2 * m.END_TO_END_SAMPLES, m.END_TO_END_SAMPLES * 1.5)
+
+
 def test_producer_counters():
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])

@@ -241,7 +241,7 @@ def test_counters_after_a_known_run(
     assert values["ingest_worker_retried_total"] == k
     assert values["ingest_worker_failed_total"] == 0
     assert values["ingest_worker_lost_total"] == 0
-    assert values["ingest_worker_end_to_end_latency_seconds_count"] == n
+    assert 1 <= values["ingest_worker_end_to_end_latency_seconds_count"] <= n  # sampled
     assert values["ingest_worker_handler_duration_seconds_count"] >= 1
     assert probe(port, "/livez") == 200
     assert probe(port, "/readyz") == 200
