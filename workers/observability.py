@@ -117,16 +117,7 @@ def live_check(runner: Runner, max_age_s: float) -> Check:
     health = runner.health
 
     def check() -> tuple[bool, str]:
-        if not health.joined:
-            return True, "starting"
-        if not health.connected:
-            return True, "redis unreachable; loops retrying"
-        stale = health.stale_loops(max_age_s)
-        if "read" in stale and not runner.room.is_set():
-            stale.remove("read")  # waiting for a free handler slot, not stuck
-        if stale:
-            return False, f"no step for over {max_age_s:g} s: {', '.join(sorted(stale))}"
-        return True, "loops running"
+        return health.liveness(max_age_s, waiting_for_room=not runner.room.is_set())
 
     return check
 

@@ -82,6 +82,24 @@ class Health:
         now = time.monotonic()
         return [name for name, at in self.beats.items() if now - at > max_age_s]
 
+    def liveness(self, max_age_s: float, *, waiting_for_room: bool) -> tuple[bool, str]:
+        """The one liveness rule (``/livez`` and the systemd watchdog): ``(alive, detail)``.
+
+        Alive while starting, while Redis is unreachable (the loops are retrying; a restart
+        would not help) and while every loop stepped within ``max_age_s`` seconds. A quiet read
+        loop is not stuck when it waits for a free handler slot (``waiting_for_room``).
+        """
+        if not self.joined:
+            return True, "starting"
+        if not self.connected:
+            return True, "redis unreachable; loops retrying"
+        stale = self.stale_loops(max_age_s)
+        if waiting_for_room and "read" in stale:
+            stale.remove("read")
+        if stale:
+            return False, f"no step for over {max_age_s:g} s: {', '.join(sorted(stale))}"
+        return True, "loops running"
+
 
 @dataclass(slots=True)
 class Hooks:

@@ -96,8 +96,10 @@ class Supervisor:
             stop.cancel()
 
     def _healthy(self) -> bool:
+        # Same rule as /livez: a read loop waiting for a free handler slot is not hung.
         max_age = max(10.0, 3 * self.r.settings.block_ms / 1000)
-        return "read" not in self.r.health.stale_loops(max_age)
+        alive, _ = self.r.health.liveness(max_age, waiting_for_room=not self.r.room.is_set())
+        return alive
 
     def _status(self) -> str:
         s = self.r.stats
