@@ -19,6 +19,14 @@ if [ -z "${INGEST_REDIS_URL:-}" ] || [ "$extras" = test ]; then
   fi
 fi
 
+# The deployment tests run `systemd-analyze verify` on the units: Debian's systemd package has it.
+if [ "$extras" = test ] && ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "bootstrap: installing systemd (for systemd-analyze in the tests)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq systemd >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv" >&2
   "$PY" -m venv .venv
