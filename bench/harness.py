@@ -150,9 +150,13 @@ class Children:
     def start(self, timeout_s: float = 30.0) -> float:
         """Wait until every child is ready, release them; return the producer's start time
         (the child that reports ``("t0", time.time())`` first)."""
-        for ready in self.ready:
-            if not ready.wait(timeout_s):
-                raise TimeoutError("a benchmark child did not get ready in time")
+        deadline = time.monotonic() + timeout_s
+        for ready, proc in zip(self.ready, self.procs, strict=True):
+            while not ready.wait(0.1):
+                if proc.exitcode is not None:
+                    raise RuntimeError(f"a benchmark child exited with {proc.exitcode} at start")
+                if time.monotonic() > deadline:
+                    raise TimeoutError("a benchmark child did not get ready in time")
         self.go.set()
         return self.report("t0", timeout_s)
 

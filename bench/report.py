@@ -7,17 +7,36 @@ from typing import Any
 RATE = "_events_per_s"
 
 
+CPU = "_cpu_us_per_event"
+
+
+def cpu_per_event(figures: dict[str, Any], prefix: str) -> float:
+    """CPU microseconds per event of every process of a scenario (producer, consumer or
+    workers, Redis) added up."""
+    keys = [k for k in figures if k.startswith(prefix + "_") and k.endswith(CPU)]
+    return float(sum(figures[k] for k in keys if k[len(prefix) + 1 : -len(CPU)].isalpha()))
+
+
 def add_ratios(figures: dict[str, Any]) -> None:
-    """Add ``<prefix>_ratio`` = ``<prefix>_events_per_s / floor_events_per_s`` for every rate."""
+    """Add ``<prefix>_ratio`` = ``<prefix>_events_per_s / floor_events_per_s`` for every rate,
+    and ``<prefix>_cpu_ratio`` = floor CPU per event / the scenario's CPU per event (every
+    process added up): steadier than the rate ratio when other load shares the machine."""
     floor = figures.get("floor" + RATE)
     if not floor:
         return
+    floor_cpu = cpu_per_event(figures, "floor")
     for key in [k for k in figures if k.endswith(RATE) and k != "floor" + RATE]:
-        figures[key[: -len(RATE)] + "_ratio"] = round(figures[key] / floor, 3)
+        prefix = key[: -len(RATE)]
+        figures[prefix + "_ratio"] = round(figures[key] / floor, 3)
+        cpu = cpu_per_event(figures, prefix)
+        if cpu and floor_cpu:
+            figures[prefix + "_cpu_ratio"] = round(floor_cpu / cpu, 3)
 
 
 def _notes(prefix: str, f: dict[str, Any]) -> str:
     parts = []
+    if f.get(prefix + "_cpu_ratio"):
+        parts.append(f"CPU/event x floor {f[prefix + '_cpu_ratio']:.2f}")
     if prefix == "floor" and len(f.get("floor_runs", [])) > 1:
         parts.append("best of runs first and last: " + ", ".join(f"{r:,}" for r in f["floor_runs"]))
     if f.get(prefix + "_worker_rss_mb"):
