@@ -82,6 +82,8 @@ def main() -> int:
     parser.add_argument("--sink", default=str(ROOT / "demo.db"), help="SQLite file")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: must be at least 1")
     sink = Path(args.sink).resolve()
 
     server = None
