@@ -24,7 +24,7 @@ from ingest.connection import async_client
 from ingest.errors import ConfigError, RedisUnavailable
 from ingest.logs import configure_logging
 from ingest.otel_setup import configure_otel
-from ingest.settings import add_options
+from ingest.settings import add_options, label
 from workers import handlers, observability, sinks
 from workers.errors import WorkerError
 from workers.runner import Runner
@@ -40,16 +40,49 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m workers",
         description="Consume a Redis stream in a consumer group: at-least-once, with claims "
         "of idle entries, retries and a dead-letter stream.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_options(parser, WORKER_OPTIONS)
     return parser
 
 
+EXIT_CODES = """exit codes:
+  0           graceful stop (SIGTERM/SIGINT) or a finished --burst
+  1           a worker loop failed, the group could not be created, the consumer name is in
+              use, or the group vanished with --on-missing-group=exit
+  2           usage or configuration error
+  3           Redis unreachable for --connect-timeout at start
+  128+signal  a second SIGTERM/SIGINT: exit at once"""
+
+
+def check_sink(settings: WorkerSettings) -> None:
+    """Refuse a ``--sink`` that cannot be written (only when no ``--handler`` replaces it).
+
+    Raises:
+        ConfigError: naming ``--sink / INGEST_SINK``, the value and the reason.
+    """
+    if settings.handler:
+        return
+    try:
+        sinks.check_url(settings.sink)
+    except ValueError as exc:
+        raise ConfigError(f"{label(WORKER_OPTIONS, 'sink')} = {settings.sink!r}: {exc}") from None
+
+
 def load_handler(settings: WorkerSettings, executor: ThreadPoolExecutor) -> handlers.LoadedHandler:
-    """The ``--handler``, or the ``--sink`` when none is given."""
+    """The ``--handler``, or the ``--sink`` when none is given.
+
+    Raises:
+        ConfigError: the sink's database cannot be opened.
+    """
     if settings.handler:
         return handlers.load(settings.handler, executor)
-    return handlers.wrap(sinks.from_url(settings.sink), executor, settings.sink)
+    try:
+        sink = sinks.from_url(settings.sink)
+    except ValueError as exc:
+        raise ConfigError(f"{label(WORKER_OPTIONS, 'sink')} = {settings.sink!r}: {exc}") from None
+    return handlers.wrap(sink, executor, settings.sink)
 
 
 def _install_signals(runner: Runner) -> None:
@@ -109,6 +142,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = build_parser().parse_args(argv)
     try:
         settings = WorkerSettings.from_sources(args, env)
+        check_sink(settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,15 +2,17 @@
 
 Commands::
 
-    list [--count N]                   newest first: ID, event ID, reason, error, deliveries, age
-    show ID                            every field of one dead-letter entry
-    replay (--all | ID...) [--rate N]  put the original events back on the main stream
-    purge [--older-than D]             delete dead-letter entries (older than D: 30s, 15m, 2h, 7d)
+    list [--count N]                      newest first: ID, event ID, reason, error, deliveries, age
+    show ID                               every field of one dead-letter entry
+    replay (--all | ID...) [--rate N]     put the original events back on the main stream
+    purge (--all | --older-than D)        delete dead-letter entries (all, or older than D:
+                                          30s, 15m, 2h, 7d)
 
-A table on a terminal, ``--json`` for scripts. Replay re-adds the original fields (same event
-ID, so the sink still deduplicates) plus ``replayed_from`` (the dead-letter entry ID),
-``replay_count`` and ``replayed_reason``, and deletes the dead-letter entry only after the
-re-add succeeded. Exit codes: 0 ok, 1 an ID was not found, 2 usage, 3 Redis unreachable.
+Output: a table when stdout is a terminal, JSON when it is not (a pipe or a file); ``--json``
+forces JSON on a terminal too. Replay re-adds the original fields (same event ID, so the sink
+still deduplicates) plus ``replayed_from`` (the dead-letter entry ID), ``replay_count`` and
+``replayed_reason``, and deletes the dead-letter entry only after the re-add succeeded.
+Exit codes: 0 ok, 1 an ID was not found, 2 usage, 3 Redis unreachable.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import redis
 
@@ -34,14 +36,77 @@ from ingest.settings import REDIS_OPTIONS, STREAM_OPTIONS, RedisSettings, add_op
 from ingest.streams import parse_entries
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_FULL_ID = re.compile(r"(\d+)-(\d+)")
+_VALUE_FLAGS = frozenset({"--older-than", "--rate", "--count"})
 
 
 def parse_duration_s(text: str) -> float:
-    """``30s``, ``15m``, ``2h``, ``7d`` or plain seconds -> seconds. Raises ``ValueError``."""
+    """``30s``, ``15m``, ``2h``, ``7d`` or plain seconds -> seconds (> 0).
+
+    Raises:
+        ValueError: anything else, zero or negative included.
+    """
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use 30s, 15m, 2h or 7d)")
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a positive duration (use 30s, 15m, 2h or 7d)")
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def entry_id_arg(text: str) -> str:
+    """An entry ID argument, ``<ms>-<seq>`` as the dead-letter stream shows it.
+
+    Raises:
+        argparse.ArgumentTypeError: anything else (so Redis never sees it).
+    """
+    match = _FULL_ID.fullmatch(text)
+    if match is None or any(int(part) >= 2**64 for part in match.groups()):
+        raise argparse.ArgumentTypeError(
+            f"not an entry ID: {text!r} (expected <ms>-<seq>, e.g. 1718000000000-0, "
+            "as `list` shows them)"
+        )
+    return text
+
+
+def _duration_arg(text: str) -> float:
+    try:
+        return parse_duration_s(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rate_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number above 0 (replays per second)")
+    return value
+
+
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number, at least 1")
+    return value
+
+
+def _keep_negative_values(argv: Sequence[str]) -> list[str]:
+    """Join ``--older-than -5s`` into ``--older-than=-5s``.
+
+    argparse takes ``-5s`` for an unknown option and answers "expected one argument";
+    joined, the value reaches its check and the error says what is wrong with it.
+    """
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in _VALUE_FLAGS and re.match(r"-\.?\d", token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
 
 
 def replay_fields(entry_id: str, fields: Mapping[str, str]) -> dict[str, str]:
@@ -101,8 +166,11 @@ def _select(
 
 
 def purge(client: redis.Redis, keys: StreamKeys, older_than_s: float | None) -> int:
-    """Delete dead-letter entries (all, or those dead-lettered more than ``older_than_s`` ago,
-    by their entry ID's time). Returns how many were deleted."""
+    """Delete dead-letter entries: all when ``older_than_s`` is ``None``, else those
+    dead-lettered more than ``older_than_s`` seconds ago (by their entry ID's time).
+
+    Returns how many were deleted. The CLI only passes ``None`` for an explicit ``--all``.
+    """
     if older_than_s is None:
         count = int(client.xlen(keys.dead_letter_stream))
         client.delete(keys.dead_letter_stream)
@@ -143,25 +211,80 @@ def _print(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
     Console().print(table)
 
 
+class UsageError(Exception):
+    """A command line argparse refused: the text to print (usage and the error line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse would sys.exit(2) itself
+        raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Arguments: the Redis and stream options, ``--json``, and one sub-command."""
-    parser = argparse.ArgumentParser(
-        prog="python -m workers.dlq", description=__doc__.split("\n")[0]
+    """Arguments: the Redis and stream options, ``--json``, and one sub-command.
+
+    Its ``parse_args`` raises :class:`UsageError` instead of exiting (``--help`` exits 0).
+    """
+    parser = _Parser(
+        prog="python -m workers.dlq",
+        description=__doc__.split("\n")[0].replace("``", ""),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_options(parser, (*REDIS_OPTIONS, *STREAM_OPTIONS))
-    parser.add_argument("--json", action="store_true", help="print JSON (default off a terminal)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON even on a terminal (output is already JSON when stdout is not a "
+        "terminal: a pipe or a file)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     list_cmd = sub.add_parser("list", help="list dead-letter entries, newest first")
-    list_cmd.add_argument("--count", type=int, default=50)
+    list_cmd.add_argument(
+        "--count", type=_count_arg, default=50, help="how many entries to list (default 50)"
+    )
     show = sub.add_parser("show", help="every field of one entry")
-    show.add_argument("id")
+    show.add_argument("id", type=entry_id_arg, help="the dead-letter entry ID (<ms>-<seq>)")
     rep = sub.add_parser("replay", help="put events back on the main stream")
-    rep.add_argument("ids", nargs="*")
-    rep.add_argument("--all", action="store_true")
-    rep.add_argument("--rate", type=float, default=None, help="replays per second")
-    pur = sub.add_parser("purge", help="delete dead-letter entries")
-    pur.add_argument("--older-than", default=None, help="only older than this (30s, 15m, 2h, 7d)")
+    rep.add_argument(
+        "ids", nargs="*", type=entry_id_arg, metavar="id", help="dead-letter entry IDs to replay"
+    )
+    rep.add_argument("--all", action="store_true", help="replay every dead-letter entry")
+    rep.add_argument(
+        "--rate", type=_rate_arg, default=None, help="replays per second, above 0 (default: no cap)"
+    )
+    pur = sub.add_parser("purge", help="delete dead-letter entries (--all or --older-than D)")
+    which = pur.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="delete every dead-letter entry")
+    which.add_argument(
+        "--older-than",
+        type=_duration_arg,
+        default=None,
+        metavar="D",
+        help="delete only entries dead-lettered more than D ago (30s, 15m, 2h, 7d)",
+    )
     return parser
+
+
+_EPILOG = """output:
+  A table when stdout is a terminal; JSON when it is not (piped or redirected) or with --json.
+
+exit codes:
+  0  ok
+  1  an entry ID was not found
+  2  usage error (bad ID, rate or duration; replay or purge without --all or a selection)
+  3  Redis unreachable for --connect-timeout"""
+
+
+def _check_replay(args: argparse.Namespace) -> str | None:
+    """The usage error of a replay command line, if any."""
+    if args.command != "replay":
+        return None
+    if not args.all and not args.ids:
+        return "replay: give --all or one or more entry IDs"
+    if args.all and args.ids:
+        return "replay: give --all or entry IDs, not both"
+    return None
 
 
 def _run(args: argparse.Namespace, client: redis.Redis, keys: StreamKeys) -> int:
@@ -184,9 +307,6 @@ def _run(args: argparse.Namespace, client: redis.Redis, keys: StreamKeys) -> int
             )
         )
     elif args.command == "replay":
-        if args.all == bool(args.ids):
-            print("error: replay takes --all or entry IDs (not both)", file=sys.stderr)
-            return 2
         try:
             done = replay(client, keys, None if args.all else args.ids, args.rate)
         except KeyError as exc:
@@ -196,23 +316,30 @@ def _run(args: argparse.Namespace, client: redis.Redis, keys: StreamKeys) -> int
             json.dumps({"replayed": len(done), "entries": [{"from": a, "to": b} for a, b in done]})
         )
     else:
-        older = parse_duration_s(args.older_than) if args.older_than else None
-        print(json.dumps({"purged": purge(client, keys, older)}))
+        print(json.dumps({"purged": purge(client, keys, None if args.all else args.older_than)}))
     return 0
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run one dead-letter command; returns the exit code."""
     env = os.environ if environ is None else environ
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(
+            _keep_negative_values(sys.argv[1:] if argv is None else argv)
+        )
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     try:
         values = resolve((*REDIS_OPTIONS, *STREAM_OPTIONS), args, env)
         settings = RedisSettings.from_values(values)
         keys = StreamKeys(values["stream"])
-        if args.command == "purge" and args.older_than:
-            parse_duration_s(args.older_than)
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problem = _check_replay(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     client = sync_client(settings)
     try:

@@ -51,10 +51,8 @@ class GroupCreateError(WorkerError):
     """
 
     def __init__(self, stream: str, group: str, reply: str) -> None:
-        super().__init__(
-            f"cannot create consumer group {group!r} on {stream!r}: {reply} "
-            "(is the key holding something other than a stream?)"
-        )
+        hint = " (the key holds something other than a stream)" if "WRONGTYPE" in reply else ""
+        super().__init__(f"cannot create consumer group {group!r} on {stream!r}: {reply}{hint}")
         self.stream = stream
         self.group = group
         self.reply = reply

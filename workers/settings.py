@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from ingest.settings import (
     boolean,
     choice,
     non_negative_float,
-    non_negative_int,
     positive_float,
     positive_int,
     resolve,
@@ -41,6 +41,29 @@ def _sink_url(value: str) -> str:
     if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
         raise ValueError("must be sqlite:///PATH, e.g. sqlite:///./ingest.db")
     return value
+
+
+_ENTRY_ID = re.compile(r"(\d+)(?:-(\d+))?")
+
+
+def _start_id(value: str) -> str:
+    """``0``, ``$`` or an entry ID (``<ms>`` or ``<ms>-<seq>``), as XGROUP CREATE takes."""
+    match = _ENTRY_ID.fullmatch(value)
+    if value != "$" and (
+        match is None or any(int(part) >= 2**64 for part in match.groups(default="0"))
+    ):
+        raise ValueError(
+            "must be 0, $ or an entry ID (<ms> or <ms>-<seq>, e.g. 1718000000000-0): 0 reads "
+            "what the stream already holds, $ only entries added later"
+        )
+    return value
+
+
+def _port(value: str) -> int:
+    port = int(value.replace("_", ""))
+    if not 0 <= port <= 65535:
+        raise ValueError("must be a TCP port, 0..65535 (0 = off)")
+    return port
 
 
 def _log_level(value: str) -> str:
@@ -70,7 +93,7 @@ WORKER_OPTIONS: tuple[Option, ...] = (
         "start_id",
         "--start-id",
         "INGEST_START_ID",
-        text,
+        _start_id,
         "0",
         "entry ID a newly created group starts after (0: read everything already there)",
     ),
@@ -198,7 +221,7 @@ WORKER_OPTIONS: tuple[Option, ...] = (
         "http_port",
         "--http-port",
         "INGEST_HTTP_PORT",
-        non_negative_int,
+        _port,
         0,
         "port for /metrics, /livez, /readyz (0 = off)",
     ),

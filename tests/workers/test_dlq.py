@@ -64,12 +64,15 @@ async def test_list_show_and_purge(
 
     assert main([*url, "purge", "--older-than", "1h"], environ={}) == 0
     assert json.loads(capsys.readouterr().out) == {"purged": 0}
-    assert main([*url, "purge"], environ={}) == 0
+    assert main([*url, "purge", "--all"], environ={}) == 0
     assert json.loads(capsys.readouterr().out) == {"purged": 2}
     assert dead_letters(client) == []
 
 
 def test_replay_needs_all_or_ids_and_durations_parse() -> None:
     assert main(["--redis-url", "redis://127.0.0.1:1/0", "purge", "--older-than", "soon"], {}) == 2
+    assert main(["--redis-url", "redis://127.0.0.1:1/0", "replay"], {}) == 2
     assert parse_duration_s("15m") == 900
     assert parse_duration_s("2") == 2
+    with pytest.raises(ValueError, match="not a positive duration"):
+        parse_duration_s("0s")
