@@ -26,13 +26,11 @@ from ingest.keys import StreamKeys
 from ingest.streams import (
     EntryId,
     StreamEntry,
-    parse_entries,
-    parse_entry_id,
-    parse_groups,
 )
 from workers import consumer as group_io
 from workers.acks import AckBuffer
 from workers.backoff import LoopBackoff
+from workers.burst import BurstCheck
 from workers.delivery import Delivery
 from workers.errors import GroupMissingError
 from workers.handlers import LoadedHandler
@@ -129,6 +127,7 @@ class Runner:
         """Set once the reader went through our own pending entries; claims wait for it, or a
         sweep would claim our own released entries again (double delivery count)."""
         self.burst_done = False
+        self.burst_check = BurstCheck(client, settings)
         self._group_lock = asyncio.Lock()
         self._group_recreated_at = -float("inf")
 
@@ -305,22 +304,11 @@ class Runner:
         await self.guarded("read", step)
 
     async def _burst_finished(self) -> bool:
-        """True when the group has nothing pending and nothing undelivered.
-
-        "Undelivered" is decided by comparing the stream's last entry ID with the group's
-        last-delivered ID, not by XINFO GROUPS ``lag``, which is nil after an XDEL ahead of
-        the group and stale after an XTRIM.
-        """
+        """True when this worker holds nothing and the group has nothing pending and nothing
+        undelivered (see :class:`~workers.burst.BurstCheck`)."""
         if self.holding.held or not self.queue.empty():
             return False
-        groups = parse_groups(await self.client.xinfo_groups(self.settings.stream))
-        group = next((g for g in groups if g.name == self.settings.group), None)
-        if group is None or group.pending:
-            return False
-        last = parse_entries(await self.client.xrevrange(self.settings.stream, count=1))
-        return not last or parse_entry_id(last[0].entry_id) <= parse_entry_id(
-            group.last_delivered_id
-        )
+        return await self.burst_check.finished()
 
     async def claim_loop(self) -> None:
         """Every ``--claim-interval``: an XAUTOCLAIM sweep to the end of the PEL (as far as

@@ -398,3 +398,36 @@ def test_burst_worker_finishes_when_lag_is_nil(
     # Then: it exits 0 with the 4 remaining events stored
     assert code == 0, err
     assert summary_of(out)["inserted"] == 4
+
+
+def test_burst_worker_restarted_under_a_new_name_after_sigkill_says_what_it_waits_for(
+    redis_url: str, client: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given: a worker killed with SIGKILL while its entries are pending
+    record = tmp_path / "record.txt"
+    env = {**subprocess_env, "TEST_RECORD": str(record), "TEST_SLEEP_S": "0.5"}
+    client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    add_events(client, 10)
+    handler = ("--handler", "tests.workers.sample_handlers:record", "--concurrency", "1")
+    first = start_worker(env, redis_url, *handler, "--consumer", "w-old", "--batch", "10")
+    wait_for(lambda: client.xpending(STREAM, GROUP)["pending"] == 10, 15, what="10 read")
+    _kill(first)
+    env["TEST_SLEEP_S"] = "0"
+
+    # When: a burst worker starts under a new name (min-idle 2 s) at INFO
+    second = start_worker(
+        env, redis_url, *handler, "--consumer", "w-new", "--burst", "--min-idle", "2",
+        "--log-level", "INFO",
+    )  # fmt: skip
+    code, out, err = _finish(second, 30)
+
+    # Then: it said once what it waited for, then claimed everything and exited 0
+    waiting = [line for line in err.splitlines() if "burst: waiting for" in line]
+    assert len(waiting) == 1, err
+    assert (
+        "waiting for 10 entries pending in consumer w-old: claimable once idle >= 2 s "
+        "(--min-idle)" in waiting[0]
+    )
+    assert code == 0, err
+    assert summary_of(out)["claimed"] == 10
+    assert client.xpending(STREAM, GROUP)["pending"] == 0
