@@ -9,6 +9,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from workers.wording import plural
+
 
 class LoopBackoff:
     """Waits between failed steps of one loop: ``base`` doubling up to ``cap`` seconds, with
@@ -60,7 +62,11 @@ class LoopBackoff:
     def succeeded(self) -> None:
         """Reset after a step that worked; logs recovery once after failures."""
         if self.failures:
-            self.log.warning("%s: recovered after %d failed attempts", self.name, self.failures)
+            self.log.warning(
+                "%s: recovered after %s",
+                self.name,
+                plural(self.failures, "failed attempt"),
+            )
         self.failures = 0
         self._suppressed = 0
         self._last_log = -float("inf")

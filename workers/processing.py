@@ -39,6 +39,7 @@ from workers.retrying import build_retrying, is_transient
 from workers.settings import WorkerSettings
 from workers.stats import Hooks, Stats
 from workers.tracing import DeliveryTracer
+from workers.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class Processor:
                 pipe.hincrby(attempts_key, d.entry_id, 1)
             counts = await pipe.execute()
         except REDIS_ERRORS as exc:
-            log.warning("could not record %d failed attempts: %s", len(failed), exc)
+            log.warning("could not record %s: %s", plural(len(failed), "failed attempt"), exc)
             counts = [d.failed_attempts + 1 for d, _ in failed]
         letters: list[DeadLetter] = []
         left: list[Delivery] = []
@@ -215,9 +216,9 @@ class Processor:
         if left:
             self.holding.leave_pending(left)
             log.warning(
-                "%d entries failed after %d attempts and stay pending (first: %s %s: %s)",
-                len(left),
-                self.settings.retry_attempts,
+                "%s failed after %s and stay pending (first: %s %s: %s)",
+                plural(len(left), "entry", "entries"),
+                plural(self.settings.retry_attempts, "attempt"),
                 left[0].entry_id,
                 type(failed[0][1]).__name__,
                 failed[0][1],
@@ -234,7 +235,9 @@ class Processor:
         except REDIS_ERRORS as exc:
             # Still pending in the PEL: dropping it from the held set lets a later claim
             # decide again.
-            log.warning("could not dead-letter %d entries: %s", len(letters), exc)
+            log.warning(
+                "could not dead-letter %s: %s", plural(len(letters), "entry", "entries"), exc
+            )
             self.holding.leave_pending(letter.delivery for letter in letters)
             return
         finally:
@@ -244,10 +247,10 @@ class Processor:
         for letter in letters:
             d = letter.delivery
             log.warning(
-                "dead-lettered entry %s (event %s) after %d deliveries: %s: %s",
+                "dead-lettered entry %s (event %s) after %s: %s: %s",
                 d.entry_id,
                 d.event_id,
-                d.delivery_count,
+                plural(d.delivery_count, "delivery", "deliveries"),
                 letter.reason,
                 letter.error,
                 extra={ENTRY_ID: d.entry_id, EVENT_ID: d.event_id, **span_fields(d.span)},

@@ -28,6 +28,7 @@ from ingest.streams import (
 from workers.consumer import is_group_missing
 from workers.delivery import Delivery
 from workers.errors import GroupMissingError
+from workers.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,8 @@ class Reclaimer:
         pipe.hdel(self.keys.attempts(self.group), *ids, *[interrupted_field(i) for i in ids])
         await pipe.execute()
         log.warning(
-            "%d entries were deleted or trimmed while pending and are lost: %s",
-            len(ids),
+            "%s deleted or trimmed while pending, so lost: %s",
+            plural(len(ids), "entry was", "entries were"),
             " ".join(ids[:50]) + (" ..." if len(ids) > 50 else ""),
         )
 
@@ -185,5 +186,9 @@ async def prune_consumers(
         if result == 0:  # DELCONSUMER answers the pending count it dropped: 0
             removed.append(row.name)
     if removed:
-        log.info("removed %d idle consumers with no pending entries: %s", len(removed), removed)
+        log.info(
+            "removed %s with no pending entries: %s",
+            plural(len(removed), "idle consumer"),
+            removed,
+        )
     return removed

@@ -42,6 +42,7 @@ from workers.stats import Health, Hooks, Stats
 from workers.supervise import Supervisor
 from workers.systemd import Notifier
 from workers.tracing import DeliveryTracer
+from workers.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -374,9 +375,8 @@ class Runner:
                 if gone:
                     self.stats.stolen += len(gone)
                     log.warning(
-                        "%d held entries are no longer ours (claimed elsewhere or the "
-                        "group was recreated): %s",
-                        len(gone),
+                        "%s no longer ours (claimed elsewhere or the group was recreated): %s",
+                        plural(len(gone), "held entry is", "held entries are"),
                         gone[:10],
                     )
                 self.health.beat("refresh")

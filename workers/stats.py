@@ -35,7 +35,8 @@ class Stats:
     lost: int = 0
     """Entries deleted or trimmed while pending (nothing left to handle)."""
     released: int = 0
-    """Entries handed back at shutdown so others can claim them at once."""
+    """Entries handed back at shutdown (each once): still pending for this consumer, idle time
+    set to a year, so any other consumer's next sweep claims them without --min-idle."""
     refreshed: int = 0
     """Idle-time refreshes of held entries (XCLAIM JUSTID)."""
     stolen: int = 0

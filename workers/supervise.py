@@ -22,6 +22,7 @@ from ingest.connection import CONNECTION_ERRORS
 from ingest.streams import EntryId
 from workers import consumer as group_io
 from workers.tracing import DeliveryTracer
+from workers.wording import plural
 
 if TYPE_CHECKING:
     from workers.runner import Runner
@@ -40,6 +41,8 @@ class Supervisor:
         self.slots: list[asyncio.Task[None]] = []
         self.refresher: asyncio.Task[None] | None = None
         self.acker: asyncio.Task[None] | None = None
+        self.released: set[str] = set()
+        """Entries released during this shutdown: not released (and counted) twice."""
 
     async def run(self) -> int:
         """Start the tasks, wait for a stop request or a failed loop, shut down."""
@@ -134,8 +137,8 @@ class Supervisor:
         _, pending = await asyncio.wait(self.slots, timeout=s.shutdown_timeout_s)
         if pending:
             log.warning(
-                "%d handler slots still busy after %g s; interrupting them",
-                len(pending),
+                "%s still busy after %g s; interrupting",
+                plural(len(pending), "handler slot"),
                 s.shutdown_timeout_s,
             )
             for task in pending:
@@ -152,6 +155,14 @@ class Supervisor:
         with contextlib.suppress(*CONNECTION_ERRORS):
             await r.holding.forget_liveness()
         log.info("stopped: %s", r.stats.as_dict())
+        if r.stats.released:
+            log.info(
+                "%s released: handed back, not lost. They stay in the pending entries list "
+                "(idle time set to a year) until another consumer claims them, on its next "
+                "claim sweep without waiting for --min-idle, or until this consumer name "
+                "restarts and reads them first",
+                plural(r.stats.released, "entry", "entries"),
+            )
 
     async def _release_not_started(self) -> None:
         r = self.r
@@ -165,12 +176,16 @@ class Supervisor:
         try:
             await r.holding.release([d.entry_id for d in waiting])
         except CONNECTION_ERRORS as exc:
-            log.warning("could not release %d entries: %s", len(waiting), exc)
+            log.warning("could not release %s: %s", plural(len(waiting), "entry", "entries"), exc)
             return
         r.stats.released += len(waiting)
+        self.released.update(d.entry_id for d in waiting)
         for d in waiting:
             DeliveryTracer.end(d, "released")
-        log.info("released %d entries read but not started", len(waiting))
+        log.info(
+            "released %s read but not started (claimable at once by other consumers)",
+            plural(len(waiting), "entry", "entries"),
+        )
 
     async def _final_acks(self) -> None:
         r = self.r
@@ -187,7 +202,7 @@ class Supervisor:
 
     async def _release_rest(self) -> None:
         """Release every entry the PEL still assigns to us, except ones whose handler failed
-        (those already counted a failed attempt)."""
+        (those already counted a failed attempt) and ones released already."""
         r = self.r
         s = r.settings
         try:
@@ -196,13 +211,17 @@ class Supervisor:
             log.warning("could not list own pending entries: %s", exc)
             return
         failed = {i for i in ids if i not in r.holding.held and i in r.holding.failed}
-        rest = [EntryId(i) for i in ids if i not in failed]
+        rest = [EntryId(i) for i in ids if i not in failed and i not in self.released]
         if not rest:
             return
         try:
             await r.holding.release(rest)
         except CONNECTION_ERRORS as exc:
-            log.warning("could not release %d entries: %s", len(rest), exc)
+            log.warning("could not release %s: %s", plural(len(rest), "entry", "entries"), exc)
             return
         r.stats.released += len(rest)
-        log.info("released %d interrupted entries", len(rest))
+        self.released.update(rest)
+        log.info(
+            "released %s (claimable at once by other consumers)",
+            plural(len(rest), "interrupted entry", "interrupted entries"),
+        )
