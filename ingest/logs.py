@@ -15,7 +15,8 @@ What :func:`configure_logging` installs on the root logger, one handler on stder
 * **No log storm.** :class:`RepeatFilter` lets through at most ``burst`` records of the same
   kind (logger, level, message template, exception type) per ``interval_s`` window, at
   WARNING and above; the first record of the next window carries ``suppressed=N``. Counts
-  still held at exit are logged once then.
+  still held at exit are logged once then, with the last suppressed record's message
+  (``4 similar records suppressed before exit; the last: <message>``).
 
 Per-event records pass ``extra={"event_id": ..., "entry_id": ...}`` (names in
 :data:`EVENT_ID` and :data:`ENTRY_ID`). Per-event logging belongs at DEBUG: a line per event at
@@ -164,6 +165,8 @@ class _Window:
     start: float
     count: int = 0
     suppressed: int = 0
+    last_message: str = ""
+    """The last suppressed record's formatted message (for the report at exit)."""
 
 
 class RepeatFilter(logging.Filter):
@@ -222,18 +225,31 @@ class RepeatFilter(logging.Filter):
             if window.count <= self.burst:
                 return True
             window.suppressed += 1
+            window.last_message = _message_of(record)
             return False
 
     def drain(self) -> list[tuple[str, int, str, int]]:
-        """Return and reset ``(logger, level, message template, suppressed)`` of every group
-        that still holds a count of dropped records."""
+        """Return and reset ``(logger, level, last suppressed message, suppressed)`` of every
+        group that still holds a count of dropped records; the message is the last dropped
+        record's, formatted with its arguments."""
         with self._lock:
             held = [
-                (k[0], k[1], k[2], w.suppressed) for k, w in self._windows.items() if w.suppressed
+                (k[0], k[1], w.last_message, w.suppressed)
+                for k, w in self._windows.items()
+                if w.suppressed
             ]
             for window in self._windows.values():
                 window.suppressed = 0
         return held
+
+
+def _message_of(record: logging.LogRecord) -> str:
+    """``record.getMessage()``, or the bare template when its arguments do not fit (logging
+    itself would report that error when the record is emitted; a filter must not raise)."""
+    try:
+        return record.getMessage()
+    except Exception:  # any formatting error of a caller's arguments
+        return str(record.msg)
 
 
 _HANDLER_MARK = "_ingest_handler"
@@ -300,11 +316,11 @@ _active_limiters: list[RepeatFilter] = []
 
 
 def _report_suppressed() -> None:
-    for name, level, template, count in (held for f in _active_limiters for held in f.drain()):
+    for name, level, message, count in (held for f in _active_limiters for held in f.drain()):
         logging.getLogger(name).log(
             level,
-            "%s similar records suppressed before exit: %s",
+            "%s similar records suppressed before exit; the last: %s",
             count,
-            template,
+            message,
             extra={"rate_limit": False, SUPPRESSED: count},
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -158,3 +160,37 @@ def test_drain_reports_counts_still_held():
     assert [limiter.filter(record) for _ in range(4)] == [True, False, False, False]
     assert limiter.drain() == [("w", logging.ERROR, "down", 3)]
     assert limiter.drain() == []
+
+
+def test_drain_gives_the_last_suppressed_message_formatted():
+    limiter = RepeatFilter(interval_s=10.0, burst=1, clock=lambda: 0.0)
+    for attempt in range(3):
+        record = logging.makeLogRecord(
+            {"name": "w", "levelno": logging.ERROR, "msg": "down (%s)", "args": (attempt,)}
+        )
+        limiter.filter(record)
+    assert limiter.drain() == [("w", logging.ERROR, "down (2)", 2)]
+
+
+def test_records_still_suppressed_at_exit_are_reported_formatted(subprocess_env):
+    # Given: a process whose same warning repeats past the burst, then exits
+    code = (
+        "import logging\n"
+        "from ingest.logs import configure_logging\n"
+        "configure_logging('INFO', fmt='json')\n"
+        "log = logging.getLogger('ingest.producer')\n"
+        "for i in range(7):\n"
+        "    log.warning('Redis connection error (%s); re-sending the batch', f'timeout {i}')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True, timeout=30
+    )
+    # Then: the exit report is a formatted message, not the template
+    assert proc.returncode == 0, proc.stderr
+    last = json.loads(proc.stderr.splitlines()[-1])
+    assert last["message"] == (
+        "4 similar records suppressed before exit; the last: Redis connection error "
+        "(timeout 6); re-sending the batch"
+    )
+    assert last["suppressed"] == 4
+    assert last["level"] == "WARNING"
