@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import redis
 
@@ -32,81 +31,17 @@ from ingest.codec import now_ms
 from ingest.connection import sync_client, wait_until_reachable
 from ingest.errors import ConfigError, RedisUnavailable
 from ingest.keys import StreamKeys
-from ingest.settings import REDIS_OPTIONS, STREAM_OPTIONS, RedisSettings, add_options, resolve
+from ingest.settings import REDIS_OPTIONS, STREAM_OPTIONS, RedisSettings, resolve
 from ingest.streams import parse_entries
+from workers.dlq_args import (
+    UsageError,
+    build_parser,
+    check_replay,
+    keep_negative_values,
+    parse_duration_s,
+)
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_FULL_ID = re.compile(r"(\d+)-(\d+)")
-_VALUE_FLAGS = frozenset({"--older-than", "--rate", "--count"})
-
-
-def parse_duration_s(text: str) -> float:
-    """``30s``, ``15m``, ``2h``, ``7d`` or plain seconds -> seconds (> 0).
-
-    Raises:
-        ValueError: anything else, zero or negative included.
-    """
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a positive duration (use 30s, 15m, 2h or 7d)")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
-def entry_id_arg(text: str) -> str:
-    """An entry ID argument, ``<ms>-<seq>`` as the dead-letter stream shows it.
-
-    Raises:
-        argparse.ArgumentTypeError: anything else (so Redis never sees it).
-    """
-    match = _FULL_ID.fullmatch(text)
-    if match is None or any(int(part) >= 2**64 for part in match.groups()):
-        raise argparse.ArgumentTypeError(
-            f"not an entry ID: {text!r} (expected <ms>-<seq>, e.g. 1718000000000-0, "
-            "as `list` shows them)"
-        )
-    return text
-
-
-def _duration_arg(text: str) -> float:
-    try:
-        return parse_duration_s(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _rate_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a number above 0 (replays per second)")
-    return value
-
-
-def _count_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number, at least 1")
-    return value
-
-
-def _keep_negative_values(argv: Sequence[str]) -> list[str]:
-    """Join ``--older-than -5s`` into ``--older-than=-5s``.
-
-    argparse takes ``-5s`` for an unknown option and answers "expected one argument";
-    joined, the value reaches its check and the error says what is wrong with it.
-    """
-    out: list[str] = []
-    for token in argv:
-        if out and out[-1] in _VALUE_FLAGS and re.match(r"-\.?\d", token):
-            out[-1] = f"{out[-1]}={token}"
-        else:
-            out.append(token)
-    return out
+__all__ = ["build_parser", "main", "parse_duration_s", "purge", "replay", "replay_fields"]
 
 
 def replay_fields(entry_id: str, fields: Mapping[str, str]) -> dict[str, str]:
@@ -211,82 +146,6 @@ def _print(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
     Console().print(table)
 
 
-class UsageError(Exception):
-    """A command line argparse refused: the text to print (usage and the error line)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse would sys.exit(2) itself
-        raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Arguments: the Redis and stream options, ``--json``, and one sub-command.
-
-    Its ``parse_args`` raises :class:`UsageError` instead of exiting (``--help`` exits 0).
-    """
-    parser = _Parser(
-        prog="python -m workers.dlq",
-        description=__doc__.split("\n")[0].replace("``", ""),
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_options(parser, (*REDIS_OPTIONS, *STREAM_OPTIONS))
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print JSON even on a terminal (output is already JSON when stdout is not a "
-        "terminal: a pipe or a file)",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    list_cmd = sub.add_parser("list", help="list dead-letter entries, newest first")
-    list_cmd.add_argument(
-        "--count", type=_count_arg, default=50, help="how many entries to list (default 50)"
-    )
-    show = sub.add_parser("show", help="every field of one entry")
-    show.add_argument("id", type=entry_id_arg, help="the dead-letter entry ID (<ms>-<seq>)")
-    rep = sub.add_parser("replay", help="put events back on the main stream")
-    rep.add_argument(
-        "ids", nargs="*", type=entry_id_arg, metavar="id", help="dead-letter entry IDs to replay"
-    )
-    rep.add_argument("--all", action="store_true", help="replay every dead-letter entry")
-    rep.add_argument(
-        "--rate", type=_rate_arg, default=None, help="replays per second, above 0 (default: no cap)"
-    )
-    pur = sub.add_parser("purge", help="delete dead-letter entries (--all or --older-than D)")
-    which = pur.add_mutually_exclusive_group(required=True)
-    which.add_argument("--all", action="store_true", help="delete every dead-letter entry")
-    which.add_argument(
-        "--older-than",
-        type=_duration_arg,
-        default=None,
-        metavar="D",
-        help="delete only entries dead-lettered more than D ago (30s, 15m, 2h, 7d)",
-    )
-    return parser
-
-
-_EPILOG = """output:
-  A table when stdout is a terminal; JSON when it is not (piped or redirected) or with --json.
-
-exit codes:
-  0  ok
-  1  an entry ID was not found
-  2  usage error (bad ID, rate or duration; replay or purge without --all or a selection)
-  3  Redis unreachable for --connect-timeout"""
-
-
-def _check_replay(args: argparse.Namespace) -> str | None:
-    """The usage error of a replay command line, if any."""
-    if args.command != "replay":
-        return None
-    if not args.all and not args.ids:
-        return "replay: give --all or one or more entry IDs"
-    if args.all and args.ids:
-        return "replay: give --all or entry IDs, not both"
-    return None
-
-
 def _run(args: argparse.Namespace, client: redis.Redis, keys: StreamKeys) -> int:
     if args.command == "list":
         raw = client.xrevrange(keys.dead_letter_stream, count=args.count)
@@ -325,7 +184,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     env = os.environ if environ is None else environ
     try:
         args = build_parser().parse_args(
-            _keep_negative_values(sys.argv[1:] if argv is None else argv)
+            keep_negative_values(sys.argv[1:] if argv is None else argv)
         )
     except UsageError as exc:
         print(exc, file=sys.stderr)
@@ -337,7 +196,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    problem = _check_replay(args)
+    problem = check_replay(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
