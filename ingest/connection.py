@@ -4,19 +4,27 @@ Clients are built once per process and reused: a client per command costs more t
 command (redis-py's connection pool set-up). Single-command blips (a dropped connection) are
 absorbed by redis-py's own ``retry=`` with capped exponential backoff and jitter; callers do not
 wrap the same call in tenacity again, since nested retries multiply.
+
+A refusal is not an outage: when Redis rejects the credentials (wrong password, unknown or
+disabled ACL user, no password given to a server that needs one) or has no database of the
+URL's index, retrying cannot help. Every connection these clients open checks for that in its
+handshake and raises :class:`RedisRefused` (a :class:`~ingest.errors.ConfigError`: CLI exit 2)
+at once. It is not one of :data:`CONNECTION_ERRORS`, so no retry loop swallows it (redis-py
+files ``AuthenticationError`` under ``ConnectionError``, which would be retried for the whole
+connect timeout and then reported as "unreachable").
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import redis
 import redis.asyncio
 from redis.backoff import EqualJitterBackoff
 from redis.retry import Retry
 
-from ingest.errors import RedisUnavailable
+from ingest.errors import ConfigError, RedisUnavailable
 from ingest.settings import RedisSettings, redact_url
 
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (
@@ -26,6 +34,84 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     OSError,
 )
 """Errors that mean "Redis is not reachable right now" (retry, reconnect)."""
+
+AUTH_ERRORS: tuple[type[Exception], ...] = (
+    redis.AuthenticationError,
+    redis.AuthenticationWrongNumberOfArgsError,
+)
+"""redis-py's errors for a refused AUTH/HELLO (``WRONGPASS``, ``NOAUTH``, no password set)."""
+
+_HANDSHAKE_ERRORS: tuple[type[Exception], ...] = (redis.AuthenticationError, redis.ResponseError)
+
+
+class RedisRefused(ConfigError):
+    """Redis refused the credentials of the URL, or has no database of its index.
+
+    A configuration error (CLIs exit 2), raised on the first connection attempt and never
+    retried. The message names the URL with any password redacted and Redis' reply.
+    """
+
+
+def refusal(exc: BaseException, safe_url: str, db: int | str = 0) -> RedisRefused | None:
+    """The :class:`RedisRefused` that ``exc`` (raised while connecting) means, or ``None``.
+
+    Args:
+        exc: an error from the connection handshake or the first command.
+        safe_url: the Redis URL, password already redacted (for the message).
+        db: the database index the connection selects.
+    """
+    text = str(exc)
+    code = getattr(exc, "status_code", None) or text.split(" ", 1)[0]
+    if isinstance(exc, AUTH_ERRORS) or code in ("NOAUTH", "WRONGPASS"):
+        return RedisRefused(f"Redis at {safe_url} refused the credentials: {text}")
+    if isinstance(exc, redis.ResponseError) and "DB index is out of range" in text:
+        return RedisRefused(
+            f"Redis at {safe_url} has no database {db} ({text}): the server's `databases` "
+            "setting is lower; fix the database index in the URL"
+        )
+    return None
+
+
+# The handshake runs without redis-py's health-check PING, as its own connect path does: a
+# PING refused with NOAUTH would reconnect, and so call this hook again, without end.
+
+
+def _checked_connect(safe_url: str) -> Callable[[redis.connection.AbstractConnection], None]:
+    def on_connect(conn: redis.connection.AbstractConnection) -> None:
+        handshake = getattr(conn, "on_connect_check_health", None)
+        try:
+            if handshake is None:  # redis-py < 5.3
+                conn.on_connect()  # type: ignore[no-untyped-call]
+            else:
+                handshake(check_health=False)
+        except _HANDSHAKE_ERRORS as exc:
+            refused = refusal(exc, safe_url, conn.db)
+            if refused is None:
+                raise
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            raise refused from exc
+
+    return on_connect
+
+
+def _checked_connect_async(
+    safe_url: str,
+) -> Callable[[redis.asyncio.connection.AbstractConnection], Awaitable[None]]:
+    async def on_connect(conn: redis.asyncio.connection.AbstractConnection) -> None:
+        handshake = getattr(conn, "on_connect_check_health", None)
+        try:
+            if handshake is None:  # redis-py < 5.3
+                await conn.on_connect()
+            else:
+                await handshake(check_health=False)
+        except _HANDSHAKE_ERRORS as exc:
+            refused = refusal(exc, safe_url, conn.db)
+            if refused is None:
+                raise
+            await conn.disconnect()
+            raise refused from exc
+
+    return on_connect
 
 
 def _retry() -> Retry:
@@ -37,7 +123,8 @@ def sync_client(settings: RedisSettings) -> redis.Redis:
     """A ``redis.Redis`` for ``settings.redis_url`` with ``decode_responses=True``.
 
     Socket timeout is ``settings.socket_timeout_s``; connect timeout is
-    ``min(5, connect_timeout_s)`` seconds per attempt.
+    ``min(5, connect_timeout_s)`` seconds per attempt. A connection whose credentials or
+    database index Redis refuses raises :class:`RedisRefused` (not retried).
     """
     return redis.Redis.from_url(
         settings.redis_url,
@@ -47,6 +134,7 @@ def sync_client(settings: RedisSettings) -> redis.Redis:
         retry=_retry(),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         health_check_interval=30,
+        redis_connect_func=_checked_connect(settings.safe_url),
     )
 
 
@@ -60,6 +148,7 @@ def async_client(settings: RedisSettings) -> redis.asyncio.Redis:
         retry=redis.asyncio.retry.Retry(EqualJitterBackoff(cap=2.0, base=0.05), retries=3),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         health_check_interval=30,
+        redis_connect_func=_checked_connect_async(settings.safe_url),
     )
 
 
@@ -77,6 +166,7 @@ def wait_until_reachable(
     Raises:
         RedisUnavailable: not reachable in time; the message names the redacted URL and the
             last error.
+        RedisRefused: the credentials or the database index were refused (at once).
     """
     deadline = clock() + settings.connect_timeout_s
     delay = 0.1
@@ -84,6 +174,12 @@ def wait_until_reachable(
         try:
             client.ping()
             return
+        except _HANDSHAKE_ERRORS as exc:
+            # Clients not built here (or RESP2 without credentials: NOAUTH comes with PING).
+            refused = refusal(exc, redact_url(settings.redis_url))
+            if refused is None:
+                raise
+            raise refused from exc
         except CONNECTION_ERRORS as exc:
             if clock() + delay > deadline:
                 raise RedisUnavailable(

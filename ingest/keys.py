@@ -66,6 +66,13 @@ class StreamKeys:
         """Dead-letter stream key (``{stream}:dead``)."""
         return self._derived("dead")
 
+    @property
+    def config(self) -> str:
+        """Hash of the producer's effective settings (``{stream}:config``): ``maxlen``,
+        ``high_water``, ``low_water``, ``no_group``, ``updated_at_ms``; written by each producer
+        at start (the last one wins), read by ``python -m ingest.stats``."""
+        return self._derived("config")
+
     def attempts(self, group: str) -> str:
         """Hash of failed handler attempts per entry ID for ``group`` (deleted on ack)."""
         return self._derived(f"attempts:{group}")

@@ -1,11 +1,21 @@
 """``python -m ingest.produce``: send a file (or synthetic readings) to the stream.
 
-Exit codes: 0 all produced; 1 some input rejected; 2 usage or configuration error; 3 Redis
-unreachable after ``--connect-timeout``; 4 backpressure timeout (``--max-block``).
+Event ids: ``<source>:<line number>``; the source defaults to the input file's absolute path, so
+re-producing the same file gives the same ids (the sink drops the repeats) and two files never
+share ids. ``--source NAME`` makes ids ``NAME:<line>``. Stdin without ``--source`` gets ids
+unique per run (``stdin:<run id>:<line>``); pass ``--source`` to make them deterministic.
+
+Exit codes: 0 all produced; 1 some input rejected, or a read error mid-file (truncated gzip:
+everything before it is produced, the error is reported as ``file:line: reason``); 2 usage or
+configuration error (bad flag or variable, Redis refused the credentials or has no such
+database, input file not readable, a CSV header naming a column twice); 3 Redis unreachable
+after ``--connect-timeout``; 4 backpressure timeout (``--max-block``); 128+signal (130 SIGINT,
+143 SIGTERM) interrupted.
 On a terminal a progress bar shows events, events/s, backlog and time blocked. At the end one
 line of JSON goes to stdout: ``produced, rejected, bytes, seconds, blocked_s, blocks`` (and a few
-more counters). SIGINT/SIGTERM: finish the current batch, print the summary, exit; a second
-signal exits at once.
+more counters). SIGINT/SIGTERM: finish the current batch (or stop waiting on backpressure),
+print the summary with ``"interrupted": true`` and exit 128+signal; a second signal exits at
+once.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from ingest.settings import (
     ProducerSettings,
     add_options,
 )
-from ingest.sources import Numbered, Reject, read_file, synthetic
+from ingest.sources import InputError, Numbered, Reject, read_file, synthetic
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_BACKPRESSURE = 0, 1, 2, 3, 4
 
@@ -88,11 +98,13 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.signum: int | None = None
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         """Signal handler."""
         if self.event.is_set():
             os._exit(128 + signum)
+        self.signum = signum
         self.event.set()
 
     def is_set(self) -> bool:
@@ -159,6 +171,8 @@ class Run:
                 pacer.pace()
             try:
                 self.producer.send(record)
+            except ConfigError:
+                raise  # Redis refused the credentials: not this record's fault
             except (EventTooLarge, TypeError, ValueError) as exc:
                 self.reject(Reject(name, line, str(exc)))
             if count % 500 == 0:
@@ -281,6 +295,9 @@ def _run(settings: ProducerSettings, stop: StopFlag, stdin: IO[bytes] | None) ->
         code = _feed(run, settings, stdin)
     print(codec.dumps(run.summary()), flush=True)
     client.close()
+    if run.interrupted:
+        # A partial run must not look like success: the shell convention for a signal.
+        return 128 + (stop.signum or signal.SIGINT)
     return code
 
 
@@ -295,7 +312,10 @@ def _feed(run: Run, settings: ProducerSettings, stdin: IO[bytes] | None) -> int:
         return EXIT_UNREACHABLE
     except ProducerStopped:
         run.interrupted = True
-    except (OSError, EOFError) as exc:
+    except (InputError, ConfigError) as exc:  # ConfigError: credentials refused on a reconnect
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # could not open the input (read errors mid-file are rejects)
         print(f"error: reading {settings.input}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except redis.RedisError as exc:

@@ -21,9 +21,10 @@ from opentelemetry import trace
 
 from ingest import admission, telemetry
 from ingest.backpressure import Gate, Waiter, Watermarks
-from ingest.codec import Event, encode
+from ingest.codec import Event, encode, now_ms
 from ingest.connection import CONNECTION_ERRORS
 from ingest.errors import ConfigError, EventTooLarge, IngestError, RedisUnavailable
+from ingest.keys import StreamKeys
 from ingest.settings import ProducerSettings
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,31 @@ def check_eviction_policy(client: redis.Redis, allow_eviction: bool) -> str | No
     return policy
 
 
+def record_settings(client: redis.Redis, settings: ProducerSettings) -> bool:
+    """Write the settings in effect to the stream's config hash (:attr:`StreamKeys.config`),
+    so ``python -m ingest.stats`` shows the real cap and marks. Returns whether it was written.
+
+    Fields (strings): ``maxlen``, ``high_water``, ``low_water`` (entries), ``no_group``,
+    ``updated_at_ms`` (Unix ms). Not being allowed to write it (ACL ``NOPERM``, OOM) only
+    warns: the settings are informational, admission gets them with every call.
+    """
+    key = StreamKeys(settings.stream).config
+    fields = {
+        "maxlen": settings.maxlen,
+        "high_water": settings.high_water,
+        "low_water": settings.watermark_low,
+        "no_group": settings.no_group,
+        "updated_at_ms": now_ms(),
+    }
+    try:
+        client.hset(key, mapping=fields)  # type: ignore[arg-type]
+    except redis.ResponseError as exc:
+        log.warning("cannot record the producer settings in %s (%s); stats will show its own "
+                    "--maxlen as the cap", key, exc)  # fmt: skip
+        return False
+    return True
+
+
 class Producer:
     """Sends events to the stream in admitted batches (synchronous).
 
@@ -131,7 +157,8 @@ class Producer:
         """Called with the seconds of each backpressure pause (the metrics histogram)."""
 
     def prepare(self) -> None:
-        """Check the maxmemory policy and load the admission function (once; also done lazily).
+        """Check the maxmemory policy, load the admission function and record the settings in
+        the stream's config hash (:func:`record_settings`); once, also done lazily.
 
         Raises:
             ConfigError: an ``allkeys-*`` policy without ``allow_eviction``.
@@ -141,6 +168,7 @@ class Producer:
             return
         check_eviction_policy(self.client, self.settings.allow_eviction)
         admission.ensure_loaded(self.client)
+        record_settings(self.client, self.settings)
         self._ready = True
 
     def send(self, event: Event) -> None:

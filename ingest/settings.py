@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ingest.errors import ConfigError
 
@@ -101,10 +101,35 @@ def choice(*allowed: str) -> Callable[[str], str]:
 
 
 def redis_url(text: str) -> str:
-    """Accept ``redis://``, ``rediss://`` and ``unix://`` URLs."""
-    if urlsplit(text).scheme not in {"redis", "rediss", "unix"}:
+    """Accept ``redis://``, ``rediss://`` and ``unix://`` URLs with a valid port (1-65535) and
+    database index (a non-negative integer, as the path ``/N`` or the query ``?db=N``).
+
+    Whether the server has that many databases is only known at connect time
+    (:mod:`ingest.connection`).
+    """
+    parts = urlsplit(text)
+    if parts.scheme not in {"redis", "rediss", "unix"}:
         raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (parts.netloc.endswith(":") and parts.scheme != "unix"):
+        raise ValueError("the port must be a number from 1 to 65535")
+    dbs = [] if parts.scheme == "unix" else [parts.path.strip("/")]
+    dbs += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "db"]
+    for db in dbs:
+        if db and not (db.isascii() and db.isdigit()):
+            raise ValueError(f"the database index must be a non-negative integer, not {db!r}")
     return text
+
+
+def log_level(text: str) -> str:
+    """Parse a log level name, any case, to upper case (``DEBUG`` ... ``CRITICAL``)."""
+    upper = text.strip().upper()
+    if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return upper
 
 
 def text(value: str) -> str:
@@ -303,21 +328,25 @@ PRODUCER_OPTIONS: tuple[Option, ...] = (
            "start even when maxmemory-policy is allkeys-* (Redis may evict the stream)",
            is_flag=True),
     # CLI-only (python -m ingest.produce)
-    Option("input", "--input", None, text, None, "input file, or - for stdin (.gz read as gzip)"),
+    Option("input", "--input", None, text, None,
+           "input file, or - for stdin (gzip detected; stdin is read as lines unless --format "
+           "jsonl or csv)"),
     Option("format", "--format", None, choice(*INPUT_FORMATS), None,
-           "input format (default from the extension: .csv, .jsonl/.ndjson, else lines)"),
+           "input format (default from the extension: .csv; .jsonl/.ndjson/.json as JSON "
+           "Lines, one value per line; else lines)"),
     Option("id_field", "--id-field", None, text, None,
-           "take each event id from this field (default <source>:<line number>)"),
+           "take each event id from this field (default <source>:<line number>; for stdin "
+           "without --source, stdin:<run id>:<line number>, unique per run)"),
     Option("source", "--source", None, text, None,
-           "source name carried in each entry (default the input file name)"),
+           "source name carried in each entry and prefix of line-numbered ids (default the "
+           "input file's absolute path; stdin)"),
     Option("type", "--type", None, text, "reading", "event type carried in each entry"),
     Option("synthetic", "--synthetic", None, positive_int, None,
            "generate this many synthetic sensor readings instead of reading --input", "events"),
     Option("rate", "--rate", None, positive_float, None, "cap the send rate", "events/s"),
     Option("rejects", "--rejects", None, text, None,
            "write rejected lines (file:line: reason) to this file"),
-    Option("log_level", "--log-level", None, choice("DEBUG", "INFO", "WARNING", "ERROR"),
-           "INFO", "log level"),
+    Option("log_level", "--log-level", "INGEST_LOG_LEVEL", log_level, "INFO", "log level"),
 )
 # fmt: on
 

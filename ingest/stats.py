@@ -1,9 +1,16 @@
 """``python -m ingest.stats``: is the pipeline keeping up? One look at a stream and its groups.
 
-Shows, for the stream: XLEN, the cap (``--maxlen``), the dead-letter stream's length and
-events/s added over the last interval; for each consumer group: backlog, lag, pending, oldest
+Shows, for the stream: XLEN, the cap, the dead-letter stream's length and events/s added over
+the last interval; for each consumer group: backlog, lag, pending, oldest
 pending age, last-delivered ID and consumers (name, pending, idle). ``--watch`` refreshes in
-place on a terminal; ``--json`` prints one object (one per line with ``--watch``).
+place on a terminal; ``--json`` prints one object (one per line with ``--watch``); ``--count N``
+prints N snapshots (it implies ``--watch``).
+
+The cap is the one the producer recorded at start in the stream's config hash
+(``{stream}:config``: maxlen, high_water, low_water, no_group, updated_at_ms; the last
+producer to start wins); only when no producer has recorded one is it this command's own
+``--maxlen``. The JSON says which in ``cap_source`` (``producer`` or ``option``) and carries
+the recorded settings as ``producer_settings`` (``null`` when none).
 
 Exit codes: 0 shown; 1 the key is not a stream; 2 usage or configuration error; 3 Redis
 unreachable (the message names the URL with any password redacted).
@@ -16,7 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -43,7 +50,10 @@ from ingest.settings import (
     resolve,
 )
 
-MAXLEN_OPTION = next(o for o in PRODUCER_OPTIONS if o.dest == "maxlen")
+MAXLEN_OPTION = replace(
+    next(o for o in PRODUCER_OPTIONS if o.dest == "maxlen"),
+    help="cap to show when no producer has recorded its own in the stream's config hash",
+)
 
 STATS_OPTIONS: tuple[Option, ...] = (
     MAXLEN_OPTION,
@@ -53,7 +63,8 @@ STATS_OPTIONS: tuple[Option, ...] = (
     Option("watch", "--watch", None, boolean, False, "refresh until Ctrl-C", is_flag=True),
     Option("json", "--json", None, boolean, False, "print JSON instead of tables", is_flag=True),
     Option("count", "--count", None, non_negative_int, 0,
-           "with --watch, stop after this many refreshes (0: until Ctrl-C)"),
+           "show this many snapshots, --interval apart, then stop (implies --watch; 0 with "
+           "--watch: until Ctrl-C)"),
 )  # fmt: skip
 
 OPTIONS = (*REDIS_OPTIONS, *STREAM_OPTIONS[:1], *STATS_OPTIONS)
@@ -61,11 +72,13 @@ OPTIONS = (*REDIS_OPTIONS, *STREAM_OPTIONS[:1], *STATS_OPTIONS)
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A stream state plus what needs two samples: events/s added, over ``interval_s``."""
+    """A stream state plus what needs two samples: events/s added, over ``interval_s``; and
+    the settings the producer recorded (``None`` when none were)."""
 
     state: StreamState
     events_per_s: float | None
     interval_s: float | None
+    producer_settings: Mapping[str, Any] | None = None
 
 
 def rate(before: StreamState, after: StreamState) -> float | None:
@@ -76,6 +89,27 @@ def rate(before: StreamState, after: StreamState) -> float | None:
     if elapsed_ms <= 0:
         return None
     return (after.entries_added - before.entries_added) * 1000.0 / elapsed_ms
+
+
+def parse_producer_settings(fields: Mapping[str, str]) -> dict[str, Any] | None:
+    """The recorded producer settings with integers parsed; ``None`` when absent or unusable."""
+    try:
+        parsed: dict[str, Any] = {
+            name: int(fields[name]) for name in ("maxlen", "high_water", "low_water")
+        }
+        parsed["updated_at_ms"] = int(fields["updated_at_ms"])
+    except (KeyError, ValueError):
+        return None
+    parsed["no_group"] = fields.get("no_group")
+    return parsed
+
+
+def effective_cap(snapshot: Snapshot, maxlen: int) -> tuple[int, str]:
+    """``(cap, source)``: the producer's recorded cap (``producer``), else ``maxlen``
+    (``option``)."""
+    if snapshot.producer_settings is not None:
+        return int(snapshot.producer_settings["maxlen"]), "producer"
+    return maxlen, "option"
 
 
 def _group_dict(group: GroupState) -> dict[str, Any]:
@@ -103,13 +137,16 @@ def _group_dict(group: GroupState) -> dict[str, Any]:
 def as_dict(snapshot: Snapshot, *, redis_url: str, maxlen: int) -> dict[str, Any]:
     """The ``--json`` object (see the README for its fields); the URL is redacted."""
     state = snapshot.state
+    cap, cap_source = effective_cap(snapshot, maxlen)
     return {
         "redis_url": redact_text(redis_url),
         "stream": state.stream,
         "exists": state.exists,
         "time_ms": state.time_ms,
         "length": state.length,
-        "cap": maxlen,
+        "cap": cap,
+        "cap_source": cap_source,
+        "producer_settings": snapshot.producer_settings,
         "first_entry_id": state.first_entry_id,
         "last_generated_id": state.last_generated_id,
         "entries_added": state.entries_added,
@@ -149,13 +186,15 @@ def render(snapshot: Snapshot, *, redis_url: str, maxlen: int) -> Group:
     title = f"stream {state.stream} on {redact_text(redis_url)}"
     if not state.exists:
         return Group(Text(title, style="bold"), Text("the stream does not exist (yet)"))
-    stream = Table(title=title, title_justify="left")
+    cap, cap_source = effective_cap(snapshot, maxlen)
+    stream = Table(title=title, title_justify="left", caption=_cap_caption(snapshot, cap_source))
+    stream.caption_justify = "left"
     for column in ("XLEN", "cap", "dead letters", "events/s", "last entry id"):
         stream.add_column(column, justify="right")
     speed = "-" if snapshot.events_per_s is None else f"{snapshot.events_per_s:,.1f}"
     stream.add_row(
         f"{state.length:,}",
-        f"{maxlen:,}",
+        f"{cap:,}",
         f"{state.dead_letter_length:,}",
         speed,
         state.last_generated_id,
@@ -186,6 +225,18 @@ def render(snapshot: Snapshot, *, redis_url: str, maxlen: int) -> Group:
     return Group(*parts)
 
 
+def _cap_caption(snapshot: Snapshot, cap_source: str) -> str:
+    recorded = snapshot.producer_settings
+    if cap_source != "producer" or recorded is None:
+        return "cap: --maxlen (no producer has recorded its settings)"
+    age = human_age(max(snapshot.state.time_ms - recorded["updated_at_ms"], 0))
+    return (
+        f"cap and marks recorded by the producer {age} ago: high-water "
+        f"{recorded['high_water']:,}, low-water {recorded['low_water']:,}, "
+        f"no-group {recorded['no_group']}"
+    )
+
+
 def take_snapshot(
     client: redis.Redis,
     stream: str,
@@ -199,9 +250,11 @@ def take_snapshot(
         previous = read_state(client, stream, consumers=False)
         sleep(interval_s)
     state = read_state(client, stream)
+    recorded = parse_producer_settings(client.hgetall(StreamKeys(stream).config))  # type: ignore[arg-type]
     if previous is None:
-        return Snapshot(state, None, None)
-    return Snapshot(state, rate(previous, state), (state.time_ms - previous.time_ms) / 1000.0)
+        return Snapshot(state, None, None, recorded)
+    interval = (state.time_ms - previous.time_ms) / 1000.0
+    return Snapshot(state, rate(previous, state), interval, recorded)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -279,12 +332,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     client = sync_client(settings)
     try:
         wait_until_reachable(client, settings)
-        if values["watch"]:
+        if values["watch"] or values["count"]:
             return _watch(console, client, values)
         _show(console, take_snapshot(client, values["stream"], values["interval_s"]), values)
     except RedisUnavailable as exc:
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 3
+    except ConfigError as exc:  # Redis refused the credentials or the database index
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
+        return 2
     except CONNECTION_ERRORS as exc:
         print(
             f"error: redis {settings.safe_url} unreachable: {redact_text(str(exc))}",

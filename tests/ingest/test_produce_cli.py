@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -58,7 +61,8 @@ def test_malformed_lines_are_reported_counted_and_good_lines_land(
     assert rejects.read_text().splitlines()[0].startswith(f"{path}:2: bad JSON")
     assert summary(out)["rejected"] == 2
     assert summary(out)["produced"] == 3
-    assert ids(client) == ["mixed.jsonl:1", "mixed.jsonl:3", "mixed.jsonl:5"]
+    real = os.path.realpath(path)
+    assert ids(client) == [f"{real}:1", f"{real}:3", f"{real}:5"]
 
 
 def test_same_file_twice_gives_the_same_event_ids(tmp_path, redis_url, client, capsys):
@@ -66,15 +70,8 @@ def test_same_file_twice_gives_the_same_event_ids(tmp_path, redis_url, client, c
     path.write_text("t,v\n1,2\n1,2\n3,4\n")  # identical rows get distinct ids
     for stream in ("one", "two"):
         assert main(["--input", str(path), "--stream", stream, "--redis-url", redis_url], {}) == 0
-    assert (
-        ids(client, "one")
-        == ids(client, "two")
-        == [
-            "readings.csv:2",
-            "readings.csv:3",
-            "readings.csv:4",
-        ]
-    )
+    real = os.path.realpath(path)
+    assert ids(client, "one") == ids(client, "two") == [f"{real}:2", f"{real}:3", f"{real}:4"]
     capsys.readouterr()
 
 
@@ -84,10 +81,9 @@ def test_payload_above_max_event_bytes_is_rejected(tmp_path, redis_url, client, 
     code = main(["--input", str(path), "--max-event-bytes", "100", "--redis-url", redis_url], {})
     err = capsys.readouterr().err
     assert code == 1
-    assert (
-        f"{path}:2: event 'lines.txt:2': payload is 302 bytes, above --max-event-bytes=100" in err
-    )
-    assert ids(client) == ["lines.txt:1", "lines.txt:3"]
+    real = os.path.realpath(path)
+    assert f"{path}:2: event '{real}:2': payload is 302 bytes, above --max-event-bytes=100" in err
+    assert ids(client) == [f"{real}:1", f"{real}:3"]
 
 
 def test_bad_setting_exits_2_naming_it(capsys):
@@ -211,7 +207,106 @@ def test_sigterm_finishes_the_batch_prints_the_summary_and_exits(redis_url, clie
     wait_for(lambda: client.xlen(STREAM) >= 200, 15, what="the producer started sending")
     proc.send_signal(signal.SIGTERM)
     out = proc.communicate(timeout=15)[0]
-    assert proc.returncode == 0
+    assert proc.returncode == 128 + signal.SIGTERM == 143  # a partial run is not a success
     reported = summary(out)
     assert reported["interrupted"] is True
     assert reported["produced"] == client.xlen(STREAM) < 1_000_000
+
+
+def test_two_files_with_the_same_name_both_land(tmp_path, redis_url, client, capsys):
+    # Given: day1/events.jsonl and day2/events.jsonl, the same line numbers in both
+    paths = []
+    for day in ("day1", "day2"):
+        (tmp_path / day).mkdir()
+        path = tmp_path / day / "events.jsonl"
+        path.write_text(f'{{"day": "{day}", "n": 1}}\n{{"day": "{day}", "n": 2}}\n')
+        paths.append(path)
+    # When both are produced to one stream
+    for path in paths:
+        assert main(["--input", str(path), "--redis-url", redis_url], {}) == 0
+    capsys.readouterr()
+    # Then: four distinct event ids, so the sink's deduplication drops nothing
+    assert len(set(ids(client))) == 4
+
+
+def test_stdin_runs_get_distinct_ids_unless_a_source_is_given(redis_url, client, capsys):
+    def produce(*extra: str) -> None:
+        stdin = io.BytesIO(b'{"n": 1}\n')
+        argv = ["--input", "-", "--format", "jsonl", "--redis-url", redis_url, *extra]
+        assert main(argv, {}, stdin=stdin) == 0
+
+    produce()
+    produce()
+    produce("--source", "feed")
+    produce("--source", "feed")
+    capsys.readouterr()
+    got = ids(client)
+    assert len(set(got[:2])) == 2
+    assert all(i.startswith("stdin:") for i in got[:2])
+    assert got[2:] == ["feed:1", "feed:1"]
+
+
+def test_truncated_gzip_produces_every_line_before_the_break_and_exits_1(
+    tmp_path, redis_url, client, capsys
+):
+    # Given: a .gz cut short; its good lines fit in one (unsent) batch
+    whole = gzip.compress(b"".join(b'{"n": %d}\n' % n for n in range(1, 3001)))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    readable = 0
+    try:
+        with gzip.open(path) as handle:
+            for _ in handle:
+                readable += 1
+    except EOFError:
+        pass
+    assert 0 < readable < 3000
+    # When produced with a batch larger than what was readable
+    code = main(["--input", str(path), "--batch-size", "5000", "--redis-url", redis_url], {})
+    out, err = capsys.readouterr()
+    # Then: everything read before the error is in the stream, and the error is reported
+    assert code == 1
+    assert client.xlen(STREAM) == summary(out)["produced"] == readable
+    assert summary(out)["rejected"] == 1
+    assert f"{path}:{readable + 1}: read error: Compressed file ended" in err
+
+
+def test_duplicate_csv_column_exits_2_and_produces_nothing(tmp_path, redis_url, client, capsys):
+    path = tmp_path / "dup.csv"
+    path.write_text("a,b,a\n1,2,3\n")
+    code = main(["--input", str(path), "--redis-url", redis_url], {})
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{path}:1: duplicate column name 'a'" in err
+    assert client.xlen(STREAM) == 0
+
+
+def test_unreadable_input_exits_2(tmp_path, redis_url, capsys):
+    code = main(["--input", str(tmp_path / "missing.csv"), "--redis-url", redis_url], {})
+    assert code == 2
+    assert "missing.csv" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigint_while_blocked_on_backpressure_exits_130(redis_url, client, subprocess_env):
+    # Given: a group nobody consumes, so the producer blocks at the high-water mark
+    client.xgroup_create(STREAM, "workers", id="0", mkstream=True)
+    argv = [sys.executable, "-m", "ingest.produce", "--synthetic", "1000", "--maxlen", "1000"]
+    argv += ["--high-water", "200", "--batch-size", "100", "--max-block", "60"]
+    proc = subprocess.Popen(
+        [*argv, "--redis-url", redis_url],
+        env=subprocess_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # (at 200 entries nothing more can be admitted: it is blocked, or about to be)
+    wait_for(lambda: client.xlen(STREAM) >= 200, 15, what="the producer reached the mark")
+    # When interrupted while waiting
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=15)
+    # Then: the summary says so, what it reports is in the stream, and the exit code is 130
+    assert proc.returncode == 130, err
+    reported = summary(out)
+    assert reported["interrupted"] is True
+    assert reported["produced"] == client.xlen(STREAM) == 200

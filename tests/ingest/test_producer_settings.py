@@ -78,3 +78,18 @@ def test_high_water_equal_to_maxlen_is_allowed():
 def test_input_and_synthetic_exclude_each_other():
     with pytest.raises(ConfigError, match="--input and --synthetic"):
         ProducerSettings(input="x.csv", synthetic=10)
+
+
+def test_log_level_reads_ingest_log_level_any_case_and_the_flag_wins():
+    assert ProducerSettings.from_sources(None, {"INGEST_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    given = {"log_level": "ERROR"}
+    assert ProducerSettings.from_sources(given, {"INGEST_LOG_LEVEL": "debug"}).log_level == "ERROR"
+    with pytest.raises(ConfigError, match="INGEST_LOG_LEVEL = 'loud'"):
+        ProducerSettings.from_sources(None, {"INGEST_LOG_LEVEL": "loud"})
+
+
+def test_log_level_option_declares_its_variable():
+    from ingest.settings import PRODUCER_OPTIONS
+
+    option = next(o for o in PRODUCER_OPTIONS if o.dest == "log_level")
+    assert option.env == "INGEST_LOG_LEVEL"

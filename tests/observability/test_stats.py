@@ -57,6 +57,8 @@ def test_json_of_a_known_state(known_state, redis_url, capsys):
         "exists": True,
         "length": 10,
         "cap": 5000,
+        "cap_source": "option",
+        "producer_settings": None,
         "first_entry_id": "1-0",
         "last_generated_id": "10-0",
         "entries_added": 10,
