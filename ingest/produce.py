@@ -8,7 +8,8 @@ unique per run (``stdin:<run id>:<line>``); pass ``--source`` to make them deter
 Exit codes: 0 all produced; 1 some input rejected, or a read error mid-file (truncated gzip:
 everything before it is produced, the error is reported as ``file:line: reason``); 2 usage or
 configuration error (bad flag or variable, Redis refused the credentials or has no such
-database, input file not readable, a CSV header naming a column twice); 3 Redis unreachable
+database, input file could not be opened, a CSV header naming a column twice, a multi-line JSON
+document given as JSON Lines: nothing of that file is produced); 3 Redis unreachable
 after ``--connect-timeout``; 4 backpressure timeout (``--max-block``); 128+signal (130 SIGINT,
 143 SIGTERM) interrupted.
 On a terminal a progress bar shows events, events/s, backlog and time blocked. At the end one

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from ingest import stats
 from ingest.connection import RedisRefused, async_client, sync_client, wait_until_reachable
 from ingest.errors import ConfigError
 from ingest.produce import main
@@ -132,3 +133,12 @@ def test_worker_cli_exits_2_on_refused_credentials(locked, subprocess_env):
     assert "refused the credentials" in result.stderr
     assert "wrong-pw" not in result.stderr + result.stdout
     assert time.monotonic() - started < 8.0
+
+
+def test_stats_cli_exits_2_on_refused_credentials(locked, capsys):
+    url = with_auth(locked, ":wrong-pw@")
+    argv = ["--interval", "0", "--connect-timeout", "10"]
+    assert stats.main(argv, {"INGEST_REDIS_URL": url}) == 2
+    err = capsys.readouterr().err
+    assert "refused the credentials" in err
+    assert "wrong-pw" not in err
