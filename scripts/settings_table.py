@@ -52,25 +52,35 @@ def _prose(text: str) -> str:
 
 
 def rows() -> list[str]:
-    """One Markdown row per setting: shared ones first, then producer, then worker."""
-    groups: list[tuple[str, Iterable[Option]]] = [
-        ("both", (*REDIS_OPTIONS, *STREAM_OPTIONS)),
-        ("producer", PRODUCER_OPTIONS),
-        ("worker", WORKER_OPTIONS),
-    ]
+    """One Markdown row per setting: shared ones first, then producer, then worker.
+
+    A setting both sides declare (same flag and variable) is one row read by "both".
+    """
+    producer = {(o.flag, o.env) for o in (*REDIS_OPTIONS, *STREAM_OPTIONS, *PRODUCER_OPTIONS)}
+    worker = {(o.flag, o.env) for o in (*REDIS_OPTIONS, *STREAM_OPTIONS, *WORKER_OPTIONS)}
+    ordered: Iterable[Option] = (
+        *REDIS_OPTIONS,
+        *STREAM_OPTIONS,
+        *PRODUCER_OPTIONS,
+        *WORKER_OPTIONS,
+    )
     seen: set[tuple[str | None, str | None]] = set()
     lines = []
-    for reader, options in groups:
-        for option in options:
-            key = (option.flag, option.env)
-            if key in seen:
-                continue
-            seen.add(key)
-            flag = f"`{option.flag}`" if option.flag else "-"
-            env = f"`{option.env}`" if option.env else "-"
-            unit = option.unit or "-"
-            cells = (flag, env, format_default(option), unit, reader, _prose(option.help))
-            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    for option in ordered:
+        key = (option.flag, option.env)
+        if key in seen:
+            continue
+        seen.add(key)
+        reader = (
+            "both"
+            if key in producer and key in worker
+            else ("producer" if key in producer else "worker")
+        )
+        flag = f"`{option.flag}`" if option.flag else "-"
+        env = f"`{option.env}`" if option.env else "-"
+        unit = option.unit or "-"
+        cells = (flag, env, format_default(option), unit, reader, _prose(option.help))
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return lines
 
 

@@ -204,6 +204,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         wait_until_reachable(client, settings)
         return _run(args, client, keys)
+    except ConfigError as exc:  # refused credentials, a database the server lacks
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except RedisUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

@@ -142,3 +142,13 @@ def test_stats_cli_exits_2_on_refused_credentials(locked, capsys):
     err = capsys.readouterr().err
     assert "refused the credentials" in err
     assert "wrong-pw" not in err
+
+
+def test_dlq_cli_exits_2_on_refused_credentials(locked, capsys):
+    from workers import dlq  # the dead-letter tool shares ingest.connection too
+
+    url = with_auth(locked, ":wrong-pw@")
+    assert dlq.main(["--redis-url", url, "--connect-timeout", "10", "list"], {}) == 2
+    err = capsys.readouterr().err
+    assert "refused the credentials" in err
+    assert "wrong-pw" not in err
