@@ -86,7 +86,8 @@ async def read_batch(
         raise
     entries: list[StreamEntry] = []
     for _, items in parse_read_reply(raw):
-        entries.extend(StreamEntry(e.entry_id, e.fields or None) for e in items)
+        # Only empty fields need a new StreamEntry; the rest are kept (a hot path).
+        entries.extend(e if e.fields else StreamEntry(e.entry_id, None) for e in items)
     return entries
 
 
