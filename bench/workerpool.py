@@ -92,10 +92,10 @@ class WorkerPool:
         return all(proc.poll() is None for proc in self.procs)
 
     def sample_rss(self) -> float:
-        """Sum of the workers' RSS now, MiB; also tracks the maximum seen."""
-        total = sum(rss_mb(p.pid) for p in self.procs)
-        self.rss_max_mb = max(self.rss_max_mb, total / max(1, len(self.procs)))
-        return total
+        """Sum of the workers' RSS now, MiB; also tracks the largest single worker's RSS."""
+        each = [rss_mb(p.pid) for p in self.procs]
+        self.rss_max_mb = max(self.rss_max_mb, *each)
+        return sum(each)
 
     def cpu_s(self) -> float:
         """CPU seconds used by the workers so far."""
