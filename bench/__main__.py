@@ -1,9 +1,10 @@
 """``python -m bench [--quick] [--json] [--scenarios a,b] [--events N]``.
 
-Starts a private ``redis-server`` (persistence off), runs the chosen scenarios in order (the
-``floor`` always first, since every ratio is taken against it), prints a markdown table, and
-with ``--json`` prints one JSON object with every figure instead (the table then goes to
-stderr).
+Starts a private ``redis-server`` (persistence off), runs the chosen scenarios in order with
+the ``floor`` first and again after every scenario that has an events/s figure (each ratio is
+taken against the faster of its two neighbouring floor runs, see :mod:`bench.runner`), prints a
+markdown table, and with ``--json`` prints one JSON object with every figure instead (the table
+then goes to stderr).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import json
 import os
 import platform
 import sys
-import time
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from bench import report
 from bench.harness import FULL, QUICK, Context, Sizes, pick
+from bench.runner import run_all
 from bench.scenarios import SCENARIOS
 from tests.redis_server import RedisServer
 
@@ -89,14 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ctx = Context(server=server, sizes=sizes_from(args), profile_dir=args.profile)
         ctx.figures.update(machine(ctx, args.quick))
-        for name in names:
-            started = time.monotonic()
-            print(f"bench: {name} ...", file=sys.stderr, flush=True)
-            ctx.figures.update(SCENARIOS[name](ctx))
-            print(f"bench: {name} done in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        run_all(ctx, names)
     finally:
         server.cleanup()
-    report.add_ratios(ctx.figures)
     text = report.table(ctx.figures)
     if args.json:
         print(text, file=sys.stderr)

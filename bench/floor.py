@@ -78,22 +78,9 @@ def consume(ready: Any, go: Any, times: Any, url: str, n: int) -> None:
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    """Run the floor; figures ``floor_events``, ``floor_seconds``, ``floor_events_per_s`` and
-    CPU microseconds per event of the producer, the consumer and Redis.
-
-    The harness runs the floor first and again last; the faster run is the baseline (so a
-    burst of load from elsewhere during one floor run cannot flatter the ratios), and
-    ``floor_runs`` lists every run.
-    """
-    figures = _run_once(ctx)
-    runs = [*ctx.figures.get("floor_runs", []), figures["floor_events_per_s"]]
-    if ctx.figures.get("floor_events_per_s", 0) > figures["floor_events_per_s"]:
-        figures = {k: v for k, v in ctx.figures.items() if k.startswith("floor_")}
-    figures["floor_runs"] = runs
-    return figures
-
-
-def _run_once(ctx: Context) -> dict[str, Any]:
+    """Run the floor once; figures ``floor_events``, ``floor_seconds``, ``floor_events_per_s``
+    and CPU microseconds per event of the producer, the consumer and Redis (``floor_*_cpu_us_
+    per_event``). :mod:`bench.runner` runs it around every scenario it is compared with."""
     n = ctx.sizes.events
     ctx.reset()
     children = Children()

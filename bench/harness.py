@@ -202,10 +202,9 @@ def drain_timeout(n: int) -> float:
 
 
 def pick(names: Sequence[str], known: Sequence[str]) -> list[str]:
-    """Validate scenario names against ``known``; return them in ``known``'s order with the
-    floor first and, when anything else runs, again last (see :func:`bench.floor.run`)."""
+    """Validate scenario names against ``known``; return them in ``known``'s order, the floor
+    first (it always runs)."""
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    rest = [n for n in known if n in names and n != "floor"]
-    return ["floor", *rest, "floor"] if rest else ["floor"]
+    return ["floor", *[n for n in known if n in names and n != "floor"]]

@@ -1,10 +1,11 @@
-"""The markdown table and the ratios to ``floor``."""
+"""The markdown table, and CPU per event summed over a scenario's processes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 RATE = "_events_per_s"
+BASELINE = "_floor_baseline"
 
 
 CPU = "_cpu_us_per_event"
@@ -17,28 +18,14 @@ def cpu_per_event(figures: dict[str, Any], prefix: str) -> float:
     return float(sum(figures[k] for k in keys if k[len(prefix) + 1 : -len(CPU)].isalpha()))
 
 
-def add_ratios(figures: dict[str, Any]) -> None:
-    """Add ``<prefix>_ratio`` = ``<prefix>_events_per_s / floor_events_per_s`` for every rate,
-    and ``<prefix>_cpu_ratio`` = floor CPU per event / the scenario's CPU per event (every
-    process added up): steadier than the rate ratio when other load shares the machine."""
-    floor = figures.get("floor" + RATE)
-    if not floor:
-        return
-    floor_cpu = cpu_per_event(figures, "floor")
-    for key in [k for k in figures if k.endswith(RATE) and k != "floor" + RATE]:
-        prefix = key[: -len(RATE)]
-        figures[prefix + "_ratio"] = round(figures[key] / floor, 3)
-        cpu = cpu_per_event(figures, prefix)
-        if cpu and floor_cpu:
-            figures[prefix + "_cpu_ratio"] = round(floor_cpu / cpu, 3)
-
-
 def _notes(prefix: str, f: dict[str, Any]) -> str:
     parts = []
     if f.get(prefix + "_cpu_ratio"):
         parts.append(f"CPU/event x floor {f[prefix + '_cpu_ratio']:.2f}")
     if prefix == "floor" and len(f.get("floor_runs", [])) > 1:
-        parts.append("best of runs first and last: " + ", ".join(f"{r:,}" for r in f["floor_runs"]))
+        parts.append("best of " + ", ".join(f"{r:,}" for r in f["floor_runs"]))
+    elif f.get(prefix + BASELINE):
+        parts.append(f"vs adjacent floor {f[prefix + BASELINE]:,}/s")
     if f.get(prefix + "_worker_rss_mb"):
         parts.append(f"worker RSS max {f[prefix + '_worker_rss_mb']:.1f} MB")
     if prefix == "e2e_traced" and "otlp_trace_requests" in f:
@@ -55,9 +42,9 @@ def _notes(prefix: str, f: dict[str, Any]) -> str:
 def rows(figures: dict[str, Any]) -> list[list[str]]:
     """Table rows: scenario, events, seconds, events/s, x floor, notes."""
     out = []
-    for key, value in figures.items():
-        if not key.endswith(RATE):
-            continue
+    rates = sorted((k for k in figures if k.endswith(RATE)), key=lambda k: k != "floor" + RATE)
+    for key in rates:
+        value = figures[key]
         prefix = key[: -len(RATE)]
         ratio = figures.get(prefix + "_ratio")
         out.append(

@@ -35,3 +35,6 @@ SCENARIOS: dict[str, Scenario] = {
     "soak": e2e.soak,
     "admission": admission,
 }
+
+RATED = frozenset({"e2e-noop", "e2e-sqlite", "e2e-traced", "scale", "soak"})
+"""Scenarios with events/s figures: each runs between two floor runs (see bench.runner)."""

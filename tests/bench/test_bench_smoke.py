@@ -37,7 +37,12 @@ def test_quick_run_at_tiny_size_reports_every_figure(subprocess_env):
         assert figures[f"{prefix}_events_per_s"] > 0, prefix
         if prefix != "floor":
             assert figures[f"{prefix}_ratio"] > 0, prefix
+            assert figures[f"{prefix}_cpu_ratio"] > 0, prefix
+            assert figures[f"{prefix}_floor_baseline"] in figures["floor_runs"], prefix
             assert figures[f"{prefix}_acked"] == figures[f"{prefix}_events"], prefix
+    # A floor run first and after each of the five rated scenarios; the best is the floor
+    assert len(figures["floor_runs"]) == 6
+    assert figures["floor_events_per_s"] == max(figures["floor_runs"])
     assert figures["e2e_sqlite_inserted"] == 300
     assert figures["otlp_trace_requests"] > 0
     assert figures["otlp_trace_bytes"] > 0
