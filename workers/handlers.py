@@ -9,18 +9,23 @@ Kinds of handler (``--handler module:callable``):
 - a per-event handler: a sync or async callable taking one :class:`~ingest.codec.Event`.
 
 Sync callables run in the worker's thread pool so the event loop stays free (the refresher
-keeps held entries from looking idle while a CPU-heavy handler runs). A sync per-event
-handler is called for a whole batch in one thread hop. A class is instantiated without
-arguments. An optional ``close()`` on the handler is called at shutdown.
+keeps held entries from looking idle while a CPU-heavy handler runs). A batch handler is
+called once per batch. A per-event handler (sync or async) takes one event per call: the
+runner's ``--concurrency`` slots each take one entry from the local queue, so up to
+``--concurrency`` calls run at once (sync ones in the thread pool), and each entry is
+settled (queued for the coalesced XACK) as soon as its own call returns. A class is
+instantiated without arguments. An optional ``close()`` on the handler is called at
+shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import importlib
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -46,8 +51,8 @@ class LoadedHandler:
 
     Attributes:
         call: ``await call(events)`` -> one outcome per event; never raises ``Exception``.
-        batched: True when ``call`` takes many events at once; False for async per-event
-            handlers (the runner then runs one event per concurrent slot).
+        batched: True when ``call`` takes many events at once; False for per-event handlers,
+            sync or async (the runner then gives each concurrent slot one event at a time).
         name: for logs.
         target: the loaded object (``close()`` is called on it at shutdown when present).
     """
@@ -102,18 +107,6 @@ def _wrap_batch(func: Any, executor: Executor) -> Callable[[list[Event]], Awaita
     return call
 
 
-def _run_each(func: Callable[[Event], Any], events: Sequence[Event]) -> Outcomes:
-    outcomes: Outcomes = []
-    for event in events:
-        try:
-            func(event)
-        except Exception as exc:
-            outcomes.append(exc)
-        else:
-            outcomes.append(None)
-    return outcomes
-
-
 def wrap(target: Any, executor: Executor, name: str = "") -> LoadedHandler:
     """Give ``target`` (a handler object or callable) the runner's shape."""
     name = name or getattr(target, "__qualname__", type(target).__name__)
@@ -139,9 +132,19 @@ def wrap(target: Any, executor: Executor, name: str = "") -> LoadedHandler:
         return LoadedHandler(call_one, False, name, target)
 
     async def call_sync(events: list[Event]) -> Outcomes:
-        return list(await _in_thread(executor, lambda: _run_each(target, events)))
+        # The runner passes one event (batched=False); one thread hop per event, so the
+        # pool runs up to --concurrency of them at once.
+        outcomes: Outcomes = []
+        for event in events:
+            try:
+                await _in_thread(executor, functools.partial(target, event))
+            except Exception as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
 
-    return LoadedHandler(call_sync, True, name, target)
+    return LoadedHandler(call_sync, False, name, target)
 
 
 def load(ref: str, executor: Executor) -> LoadedHandler:
