@@ -76,6 +76,10 @@ class AckBuffer:
         """Send one XACK for everything waiting (HDEL of attempts records in the same
         ``MULTI`` when some have one). On a connection error they stay queued.
 
+        ``stats.acked`` grows by XACK's reply, the number of entries Redis acknowledged
+        (https://redis.io/docs/latest/commands/xack/): entries another consumer claimed and
+        acknowledged meanwhile are not counted again.
+
         Raises:
             CONNECTION_ERRORS: Redis is unreachable (the deliveries stay queued).
         """
@@ -93,20 +97,25 @@ class AckBuffer:
                 pipe.xack(self.keys.stream, self.group, *[d.entry_id for d in batch])
                 fields = records + [interrupted_field(i) for i in records]
                 pipe.hdel(self.keys.attempts(self.group), *fields)
-                await pipe.execute()
+                acked = (await pipe.execute())[0]
             else:
-                await self.client.xack(self.keys.stream, self.group, *[d.entry_id for d in batch])
+                acked = await self.client.xack(
+                    self.keys.stream, self.group, *[d.entry_id for d in batch]
+                )
         except BaseException:
             self.waiting[:0] = batch
             self._nonempty.set()
             raise
         finally:
             settling.difference_update(d.entry_id for d in batch)
-        self._settled(batch)
+        self._settled(batch, int(acked))
 
-    def _settled(self, batch: list[Delivery]) -> None:
+    def _settled(self, batch: list[Delivery], acked: int) -> None:
+        # XACK's reply counts only entries still pending in the group: one another consumer
+        # claimed and acknowledged first is not acknowledged (nor counted) twice.
         self.holding.drop(batch)
-        self.stats.acked += len(batch)
+        self.stats.acked += acked
+        self.stats.held = len(self.holding.held)
         if self.hooks.end_to_end is not None:
             now = now_ms()
             self.hooks.end_to_end(

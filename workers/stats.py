@@ -19,7 +19,9 @@ class Stats:
     read: int = 0
     """Entries read with XREADGROUP (own pending history included)."""
     acked: int = 0
-    """Entries acknowledged after their handler succeeded."""
+    """Entries acknowledged after their handler succeeded, as counted by XACK's reply: an
+    entry another consumer claimed and acknowledged first is not counted here (so ``acked``
+    summed over every worker of a group is the number of entries acknowledged)."""
     retried: int = 0
     """In-process handler retries (one per extra attempt)."""
     failed_attempts: int = 0
@@ -40,7 +42,11 @@ class Stats:
     refreshed: int = 0
     """Idle-time refreshes of held entries (XCLAIM JUSTID)."""
     stolen: int = 0
-    """Held entries another consumer had claimed when we refreshed them."""
+    """Entries another consumer claimed while we held them (XAUTOCLAIM after they looked idle
+    for ``--min-idle``: we stalled, e.g. SIGSTOP or a long GC pause, or ``--min-idle`` is shorter
+    than a handler call), noticed by the idle-time refresh. We stop refreshing them; if our
+    handler still finishes, our XACK acknowledges only what the other consumer has not, and
+    ``acked`` counts only that. The handler may have run on both consumers (at-least-once)."""
     groups_recreated: int = 0
     """Times the consumer group vanished and was recreated."""
     consumers_removed: int = 0
@@ -50,7 +56,8 @@ class Stats:
     in_flight: int = 0
     """Gauge: entries whose handler is running now."""
     held: int = 0
-    """Gauge: entries held by this consumer (read, running, or awaiting ack)."""
+    """Gauge: entries held by this consumer (read, running, or awaiting ack); updated by every
+    refresh and every XACK, and 0 after a graceful stop."""
 
     def as_dict(self) -> dict[str, int]:
         """Every counter by name."""

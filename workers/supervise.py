@@ -154,6 +154,7 @@ class Supervisor:
             await asyncio.gather(self.refresher, return_exceptions=True)
         with contextlib.suppress(*CONNECTION_ERRORS):
             await r.holding.forget_liveness()
+        r.stats.held = len(r.holding.held)
         log.info("stopped: %s", r.stats.as_dict())
         if r.stats.released:
             log.info(
@@ -210,6 +211,10 @@ class Supervisor:
         except CONNECTION_ERRORS as exc:
             log.warning("could not list own pending entries: %s", exc)
             return
+        # Held entries the PEL no longer assigns to us were claimed (or acknowledged) by
+        # another consumer: nothing of ours to release.
+        mine = set(ids)
+        r.holding.drop([d for i, d in r.holding.held.items() if i not in mine])
         failed = {i for i in ids if i not in r.holding.held and i in r.holding.failed}
         rest = [EntryId(i) for i in ids if i not in failed and i not in self.released]
         if not rest:

@@ -48,6 +48,7 @@ def test_sigterm_acks_finished_sync_events_and_releases_only_the_rest(
     # Then every event that finished is acknowledged, and only the others are released
     assert summary["acked"] == len(finished) >= 4
     assert summary["released"] == 20 - len(finished)
+    assert summary["held"] == 0
     pending = client.xpending(STREAM, GROUP)["pending"]
     assert pending == 20 - len(finished)
 
