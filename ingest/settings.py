@@ -90,13 +90,18 @@ def boolean(text: str) -> bool:
 
 
 def choice(*allowed: str) -> Callable[[str], str]:
-    """Return a parser accepting only one of ``allowed``."""
+    """Return a parser accepting only one of ``allowed``.
+
+    The parser carries them as its ``choices`` attribute, which :func:`add_options` shows in
+    ``--help`` (``--format {csv,jsonl,lines}``) when the :class:`Option` names none itself.
+    """
 
     def parse(text: str) -> str:
         if text not in allowed:
             raise ValueError(f"must be one of {', '.join(allowed)}")
         return text
 
+    parse.choices = allowed  # type: ignore[attr-defined]
     return parse
 
 
@@ -153,6 +158,9 @@ class Option:
         unit: unit for humans (``entries``, ``s``, ``ms``, ``bytes``), or "".
         secret: redact URL passwords when showing the value.
         is_flag: a boolean switch (``--burst``) rather than a flag taking a value.
+        choices: the accepted values, shown in ``--help`` as the metavar
+            (``--format {csv,jsonl,lines}``); default those of a :func:`choice` parser.
+            Only shown: ``parse`` still does the checking.
     """
 
     dest: str
@@ -164,6 +172,15 @@ class Option:
     unit: str = ""
     secret: bool = False
     is_flag: bool = False
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def allowed(self) -> tuple[str, ...] | None:
+        """``choices``, else those of a :func:`choice` parser, else ``None``."""
+        if self.choices is not None:
+            return self.choices
+        found = getattr(self.parse, "choices", None)
+        return tuple(found) if found is not None else None
 
     @property
     def label(self) -> str:
@@ -184,16 +201,27 @@ def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> N
     for option in options:
         if option.flag is None:
             continue
-        shown = redact_url(str(option.default)) if option.secret else option.default
         unit = f" ({option.unit})" if option.unit else ""
         env = f" [env {option.env}]" if option.env else ""
-        help_text = f"{option.help}{unit}; default {shown}{env}".replace("%", "%%")
+        help_text = f"{option.help}{unit}{_default_text(option)}{env}".replace("%", "%%")
         if option.is_flag:
             parser.add_argument(
                 option.flag, dest=option.dest, action="store_const", const="true", help=help_text
             )
-        else:
-            parser.add_argument(option.flag, dest=option.dest, default=None, help=help_text)
+            continue
+        allowed = option.allowed
+        metavar = "{" + ",".join(allowed) + "}" if allowed else None
+        parser.add_argument(
+            option.flag, dest=option.dest, default=None, metavar=metavar, help=help_text
+        )
+
+
+def _default_text(option: Option) -> str:
+    # No default (None) says nothing: the help text explains what happens without a value.
+    if option.default is None:
+        return ""
+    shown = redact_url(str(option.default)) if option.secret else option.default
+    return f"; default {shown}"
 
 
 def resolve(
@@ -204,7 +232,9 @@ def resolve(
     """Return ``{dest: value}`` for ``options``: flag, else variable, else default.
 
     Raises:
-        ConfigError: a value that does not parse, naming the flag or variable and the value.
+        ConfigError: a value that does not parse, naming where it came from (the flag or
+            the variable), the value (a URL's password redacted) and both names of the
+            setting: ``--maxlen = '0' (--maxlen / INGEST_MAXLEN): must be at least 1``.
     """
     given: Mapping[str, Any]
     if args is None:
@@ -228,7 +258,8 @@ def resolve(
             values[option.dest] = option.parse(raw)
         except ValueError as exc:
             shown = redact_url(raw) if option.secret else raw
-            raise ConfigError(f"{where} = {shown!r}: {exc}") from None
+            names = f" ({option.label})" if option.label != where else ""
+            raise ConfigError(f"{where} = {shown!r}{names}: {exc}") from None
     return values
 
 

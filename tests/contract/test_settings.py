@@ -6,12 +6,15 @@ import pytest
 
 from ingest.errors import ConfigError
 from ingest.settings import (
+    PRODUCER_OPTIONS,
     REDIS_OPTIONS,
     STREAM_OPTIONS,
+    Option,
     RedisSettings,
     add_options,
     redact_url,
     resolve,
+    text,
 )
 
 
@@ -28,6 +31,56 @@ def test_flag_beats_variable_beats_default() -> None:
 def test_bad_variable_is_named_with_its_value() -> None:
     with pytest.raises(ConfigError, match=r"INGEST_CONNECT_TIMEOUT = '-1'"):
         resolve(REDIS_OPTIONS, None, {"INGEST_CONNECT_TIMEOUT": "-1"})
+
+
+@pytest.mark.parametrize(
+    ("args", "environ", "message"),
+    [
+        (
+            {"maxlen": "0"},
+            {"INGEST_MAXLEN": "5"},
+            "--maxlen = '0' (--maxlen / INGEST_MAXLEN): must be at least 1",
+        ),
+        (None, {"INGEST_MAXLEN": "0"}, "INGEST_MAXLEN = '0' (--maxlen / INGEST_MAXLEN): must be"),
+        ({"input": ""}, {}, "--input = '': must not be empty"),
+    ],
+)
+def test_bad_value_names_where_it_came_from_and_both_names(
+    args: dict[str, str] | None, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve(PRODUCER_OPTIONS, args, environ)
+    assert str(info.value).startswith(message)
+
+
+def _help(options: tuple[Option, ...]) -> str:
+    parser = argparse.ArgumentParser()
+    add_options(parser, options)
+    return " ".join(parser.format_help().split())  # argparse wraps lines
+
+
+def test_help_does_not_print_a_missing_default() -> None:
+    shown = _help(PRODUCER_OPTIONS)
+    assert "default None" not in shown
+    assert "(default 80% of high-water) (entries) [env INGEST_LOW_WATER]" in shown
+    assert "default 1000000 [env INGEST_MAXLEN]" in shown
+
+
+def test_help_lists_the_choices_of_a_setting() -> None:
+    shown = _help(PRODUCER_OPTIONS)
+    assert "--format {csv,jsonl,lines}" in shown
+    assert "--no-group {block,trim}" in shown
+    assert "--maxlen MAXLEN" in shown
+
+
+def test_option_without_choices_is_built_as_before_and_explicit_choices_win() -> None:
+    plain = Option("mode", "--mode", "INGEST_MODE", text, "a", "a mode", "", False, False)
+    listed = Option("mode", "--mode", None, text, "a", "a mode", choices=("a", "b"))
+    assert plain.choices is None
+    assert plain.allowed is None
+    assert "--mode MODE" in _help((plain,))
+    assert "--mode {a,b}" in _help((listed,))
+    assert resolve((listed,), {"mode": "c"}, {}) == {"mode": "c"}  # shown, not checked
 
 
 def test_bad_flag_is_named_and_password_redacted() -> None:

@@ -111,7 +111,7 @@ def test_producer_exits_2_on_a_missing_database(redis_server, capsys):
 def test_bad_port_or_database_in_the_url_exits_2_naming_the_flag(url, reason, capsys):
     assert main(["--synthetic", "3", "--redis-url", url], {}) == 2
     err = capsys.readouterr().err
-    assert f"--redis-url = {url!r}: {reason}" in err
+    assert f"--redis-url = {url!r} (--redis-url / INGEST_REDIS_URL): {reason}" in err
     assert main(["--synthetic", "3"], {"INGEST_REDIS_URL": url}) == 2
     assert "INGEST_REDIS_URL" in capsys.readouterr().err
 
