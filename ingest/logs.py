@@ -9,9 +9,10 @@ What :func:`configure_logging` installs on the root logger, one handler on stder
 * **Trace context.** Records logged inside a recording OpenTelemetry span get its
   ``trace_id`` (32 hex digits) and ``span_id`` (16 hex digits), so a log line leads to its
   trace in Jaeger.
-* **Redaction.** Every formatted line passes through :func:`redact_text`, so a Redis password
-  never reaches the output, whether it sits in the message, its arguments, an ``extra`` field
-  or an exception's text.
+* **Redaction.** Every formatted line passes through :func:`redact_text` (defined in
+  :mod:`ingest.settings` with ``redact_url``, re-exported here), so a Redis password never
+  reaches the output, whether it sits in the user:password part or a ``password=`` query
+  parameter, in the message, its arguments, an ``extra`` field or an exception's text.
 * **No log storm.** :class:`RepeatFilter` lets through at most ``burst`` records of the same
   kind (logger, level, message template, exception type) per ``interval_s`` window, at
   WARNING and above; the first record of the next window carries ``suppressed=N``. Counts
@@ -29,7 +30,6 @@ import atexit
 import json
 import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -42,6 +42,7 @@ from typing import Any, TextIO
 from opentelemetry import trace
 
 from ingest.errors import ConfigError
+from ingest.settings import redact_text as redact_text  # re-exported: one implementation
 
 EVENT_ID = "event_id"
 ENTRY_ID = "entry_id"
@@ -52,26 +53,7 @@ SUPPRESSED = "suppressed"
 LOG_FORMAT_ENV = "INGEST_LOG_FORMAT"
 LOG_FORMATS = ("auto", "json", "text")
 
-# A password in the userinfo part (``redis://user:secret@``, ``rediss://:secret@``) or in a
-# ``password=`` query parameter (``unix:///run/redis.sock?password=secret``).
-_USERINFO_PASSWORD = re.compile(r"([a-z][a-z0-9+.\-]*://[^:@/\s\"']*:)([^@\s\"']+)(@)", re.I)
-_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&\s\"']+)", re.I)
-
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
-
-
-def redact_text(text: str) -> str:
-    """Return ``text`` with every password in a URL replaced by ``***``.
-
-    ``redis://user:secret@host:6379/0`` becomes ``redis://user:***@host:6379/0``; a
-    ``password=secret`` query parameter becomes ``password=***``. Text without ``://`` or
-    ``password=`` is returned unchanged without a regex pass (the common case).
-    """
-    if "://" in text:
-        text = _USERINFO_PASSWORD.sub(r"\1***\3", text)
-    if "password=" in text.lower():
-        text = _QUERY_PASSWORD.sub(r"\1***", text)
-    return text
 
 
 def span_fields(span: trace.Span | None) -> dict[str, str]:

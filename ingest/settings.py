@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from ingest.errors import ConfigError
 
@@ -25,23 +25,51 @@ T = TypeVar("T")
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
 
-def redact_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (``redis://:***@host:6379/0``).
+# A URL in free text: scheme, ``://``, then anything up to white space, a quote or a bracket.
+_URL_IN_TEXT = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s\"'<>]*", re.I)
+# A ``password=`` query parameter (``unix:///run/redis.sock?password=secret``); redis-py passes
+# every query parameter to the connection, so this one authenticates like ``user:pass@``.
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#\s\"'<>]+)", re.I)
 
-    Used wherever a Redis URL can be shown: logs, errors, ``--help``, the stats view.
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``; never raises.
+
+    ``redis://user:secret@host:6379/0`` becomes ``redis://user:***@host:6379/0`` and a
+    ``password=secret`` query parameter ``password=***`` (a ``username=`` parameter is kept).
+    The URL's text is worked on as it is, not parsed: a URL with a bad port or other damage
+    is still redacted (and otherwise shown unchanged, so the error about it makes sense).
+    The userinfo ends at the last ``@`` before the first ``/``, so an unescaped ``@`` or ``?``
+    in a password is redacted too.
+
+    Used wherever a Redis URL can be shown: logs (through :func:`redact_text`), errors,
+    ``--help``, the stats view.
     """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//[^@/]*@", "//***@", url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        slash = rest.find("/")
+        authority, tail = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+        userinfo, at, host = authority.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        if at and colon and password:
+            url = f"{scheme}://{user}:***@{host}{tail}"
+    if "password=" in url.lower():
+        url = _QUERY_PASSWORD.sub(r"\1***", url)
+    return url
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with the password of every URL in it replaced by ``***`` (see
+    :func:`redact_url`), and any ``?password=``/``&password=`` parameter's value.
+
+    Text without ``://`` or ``password=`` is returned unchanged without a regex pass (the
+    common case: every log line goes through here).
+    """
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)
+    if "password=" in text.lower():
+        text = _QUERY_PASSWORD.sub(r"\1***", text)
+    return text
 
 
 # ---- value parsers: each raises ValueError with a short reason --------------------------------

@@ -12,6 +12,7 @@ from ingest.settings import (
     Option,
     RedisSettings,
     add_options,
+    redact_text,
     redact_url,
     resolve,
     text,
@@ -101,6 +102,58 @@ def test_bad_flag_is_named_and_password_redacted() -> None:
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://127.0.0.1:6503/0?password=WrongPW99", "redis://127.0.0.1:6503/0?password=***"),
+        (
+            "unix:///run/redis.sock?db=1&password=WrongPW99&username=app",
+            "unix:///run/redis.sock?db=1&password=***&username=app",
+        ),
+        ("redis://h:1/0?PASSWORD=WrongPW99#x", "redis://h:1/0?PASSWORD=***#x"),
+        ("redis://u:WrongPW99@h:1/0?password=WrongPW99", "redis://u:***@h:1/0?password=***"),
+    ],
+)
+def test_redact_url_hides_a_password_query_parameter(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:S3cr3tPW@127.0.0.1:abc/0", "redis://:***@127.0.0.1:abc/0"),
+        ("redis://:S3cr3tPW@127.0.0.1:99999/0", "redis://:***@127.0.0.1:99999/0"),
+        ("redis://:S3cr3tPW@[::1/0", "redis://:***@[::1/0"),
+        ("redis://:S3c@r3tPW@host/0", "redis://:***@host/0"),
+        ("redis://user@host/0", "redis://user@host/0"),
+        ("not a url ://:S3cr3tPW@", "not a url ://:***@"),
+    ],
+)
+def test_redact_url_never_raises_on_a_broken_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_redact_text_finds_every_url_in_a_line() -> None:
+    line = (
+        'error: Redis at redis://:S3cr3tPW@h:1/0 refused; "rediss://app:S3cr3tPW@h2:6380" '
+        "and unix:///s.sock?password=S3cr3tPW&db=2"
+    )
+    assert redact_text(line) == (
+        'error: Redis at redis://:***@h:1/0 refused; "rediss://app:***@h2:6380" '
+        "and unix:///s.sock?password=***&db=2"
+    )
+
+
+def test_bad_port_with_a_password_is_a_config_error_naming_the_option() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve(REDIS_OPTIONS, None, {"INGEST_REDIS_URL": "redis://:S3cr3tPW@127.0.0.1:abc/0"})
+    message = str(info.value)
+    assert message.startswith("INGEST_REDIS_URL = 'redis://:***@127.0.0.1:abc/0'")
+    assert "--redis-url / INGEST_REDIS_URL" in message
+    assert "port must be a number" in message
+    assert "S3cr3tPW" not in message
 
 
 def test_help_shows_variables_and_no_password() -> None:
