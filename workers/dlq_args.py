@@ -96,8 +96,33 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
 
 
+def _global_options(*, after_command: bool) -> _Parser:
+    """The Redis and stream options and ``--json``, as a parent parser.
+
+    Given twice: to the main parser (before the sub-command) and to each sub-command (after
+    it). The sub-commands' copies default to ``SUPPRESS``, so an option given before the
+    sub-command is not reset by the sub-command's default (argparse copies every attribute of
+    the sub-command's namespace onto the main one).
+    """
+    common = _Parser(add_help=False)
+    add_options(common, (*REDIS_OPTIONS, *STREAM_OPTIONS))
+    common.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON even on a terminal (output is already JSON when stdout is not a "
+        "terminal: a pipe or a file)",
+    )
+    if after_command:
+        # A separate parser each time: parents share their action objects. Not set_defaults,
+        # which would also set parser-level defaults (copied onto the namespace as text).
+        for action in common._actions:
+            action.default = argparse.SUPPRESS
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Arguments: the Redis and stream options, ``--json``, and one sub-command.
+    """Arguments: the Redis and stream options, ``--json``, and one sub-command; the options
+    are accepted before or after the sub-command (``list --connect-timeout 2``).
 
     Its ``parse_args`` raises :class:`UsageError` instead of exiting (``--help`` exits 0).
     """
@@ -106,22 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Look at, replay and purge the dead-letter stream.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_options(parser, (*REDIS_OPTIONS, *STREAM_OPTIONS))
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print JSON even on a terminal (output is already JSON when stdout is not a "
-        "terminal: a pipe or a file)",
+        parents=[_global_options(after_command=False)],
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    list_cmd = sub.add_parser("list", help="list dead-letter entries, newest first")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, parents=[_global_options(after_command=True)])
+
+    list_cmd = command("list", "list dead-letter entries, newest first")
     list_cmd.add_argument(
         "--count", type=_count_arg, default=50, help="how many entries to list (default 50)"
     )
-    show = sub.add_parser("show", help="every field of one entry")
+    show = command("show", "every field of one entry")
     show.add_argument("id", type=entry_id_arg, help="the dead-letter entry ID (<ms>-<seq>)")
-    rep = sub.add_parser("replay", help="put events back on the main stream")
+    rep = command("replay", "put events back on the main stream")
     rep.add_argument(
         "ids", nargs="*", type=entry_id_arg, metavar="id", help="dead-letter entry IDs to replay"
     )
@@ -129,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--rate", type=_rate_arg, default=None, help="replays per second, above 0 (default: no cap)"
     )
-    pur = sub.add_parser("purge", help="delete dead-letter entries (--all or --older-than D)")
+    pur = command("purge", "delete dead-letter entries (--all or --older-than D)")
     which = pur.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="delete every dead-letter entry")
     which.add_argument(

@@ -76,3 +76,29 @@ def test_replay_needs_all_or_ids_and_durations_parse() -> None:
     assert parse_duration_s("2") == 2
     with pytest.raises(ValueError, match="not a positive duration"):
         parse_duration_s("0s")
+
+
+def test_global_options_work_after_the_subcommand_too(
+    redis_url: str, client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # after the subcommand: the URL, the timeout and --json all take effect
+    argv = ["list", "--connect-timeout", "2", "--redis-url", redis_url, "--json", "--count", "5"]
+    assert main(argv, environ={}) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    # before it, as before
+    assert main(["--redis-url", redis_url, "--json", "list"], environ={}) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    # a value given after the subcommand is the one used (an unreachable port: exit 3)
+    dead = "redis://127.0.0.1:1/0"
+    argv = [
+        "--redis-url",
+        redis_url,
+        "show",
+        "1-1",
+        "--redis-url",
+        dead,
+        "--connect-timeout",
+        "0.2",
+    ]
+    assert main(argv, environ={}) == 3
+    assert "127.0.0.1:1" in capsys.readouterr().err
