@@ -229,7 +229,9 @@ class Producer:
             },
         )
         try:
-            if span.is_recording():
+            # A valid but unsampled context is carried too (flags 00), so the workers'
+            # parent-based sampler drops their spans as well instead of starting orphan traces.
+            if span.get_span_context().is_valid:
                 self._inject(span, batch)
             self._admit(batch)
         except BaseException as exc:

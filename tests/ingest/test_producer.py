@@ -127,3 +127,25 @@ def test_no_trace_fields_when_tracing_is_off(redis_url, client):
     producer = make(redis_url, client, batch_size=5)
     producer.send_many(events(5))
     assert all("traceparent" not in f for _, f in client.xrange(STREAM))
+
+
+def test_unsampled_batches_still_carry_their_context_with_the_sampled_flag_off(redis_url, client):
+    # Given: tracing on, but the sampler drops every trace
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = ProducerSettings(redis=RedisSettings(redis_url), batch_size=5)
+    producer = Producer(client, settings, tracer_provider=provider)
+
+    # When: a batch is sent
+    producer.send_many(events(5))
+    producer.flush()
+
+    # Then: no span is exported, yet every entry carries a traceparent whose flags say "not
+    # sampled", so a worker's parent-based sampler drops its spans too (no orphan traces)
+    assert exporter.get_finished_spans() == ()
+    parents = [f["traceparent"] for _, f in client.xrange(STREAM)]
+    assert len(parents) == 5
+    assert all(p.endswith("-00") for p in parents)
