@@ -229,7 +229,7 @@ class Producer:
             },
         )
         try:
-            # A valid but unsampled context is carried too (flags 00), so the workers'
+            # A valid but unsampled context is carried too (sampled bit off), so the workers'
             # parent-based sampler drops their spans as well instead of starting orphan traces.
             if span.get_span_context().is_valid:
                 self._inject(span, batch)
