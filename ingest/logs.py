@@ -42,6 +42,7 @@ from typing import Any, TextIO
 from opentelemetry import trace
 
 from ingest.errors import ConfigError
+from ingest.settings import LOG_FORMAT_OPTION, LOG_FORMATS
 from ingest.settings import redact_text as redact_text  # re-exported: one implementation
 
 EVENT_ID = "event_id"
@@ -50,8 +51,7 @@ TRACE_ID = "trace_id"
 SPAN_ID = "span_id"
 SUPPRESSED = "suppressed"
 
-LOG_FORMAT_ENV = "INGEST_LOG_FORMAT"
-LOG_FORMATS = ("auto", "json", "text")
+LOG_FORMAT_ENV = LOG_FORMAT_OPTION.env or "INGEST_LOG_FORMAT"
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -240,7 +240,8 @@ _HANDLER_MARK = "_ingest_handler"
 def _choose_format(fmt: str | None, stream: TextIO, environ: Mapping[str, str]) -> str:
     chosen = fmt if fmt is not None else environ.get(LOG_FORMAT_ENV, "auto")
     if chosen not in LOG_FORMATS:
-        raise ConfigError(f"{LOG_FORMAT_ENV} = {chosen!r}: must be one of {', '.join(LOG_FORMATS)}")
+        allowed = ", ".join(LOG_FORMATS)
+        raise ConfigError(f"{LOG_FORMAT_OPTION.label} = {chosen!r}: must be one of {allowed}")
     if chosen == "auto":
         isatty = getattr(stream, "isatty", None)
         return "text" if isatty is not None and isatty() else "json"

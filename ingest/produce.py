@@ -252,8 +252,8 @@ def main(
     except (_UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    logs.configure_logging(settings.log_level)
     try:
+        logs.configure_logging(settings.log_level, fmt=settings.log_format)
         shutdown_otel = otel_setup.configure_otel("ingest-producer")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

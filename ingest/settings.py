@@ -359,6 +359,20 @@ def pick(cls: Callable[..., T], options: Iterable[Option], values: Mapping[str, 
     return cls(**{o.dest: values[o.dest] for o in options})
 
 
+# ---- logging (read by every CLI that logs; ingest.logs applies them) -------------------------
+
+LOG_FORMATS = ("auto", "json", "text")
+
+LOG_FORMAT_OPTION = Option(
+    "log_format",
+    "--log-format",
+    "INGEST_LOG_FORMAT",
+    choice(*LOG_FORMATS),
+    "auto",
+    "log lines as JSON or readable text; auto: text on a terminal, else JSON",
+)
+
+
 # ---- the producer's options ------------------------------------------------------------------
 
 NO_GROUP_MODES = ("block", "trim")
@@ -406,6 +420,7 @@ PRODUCER_OPTIONS: tuple[Option, ...] = (
     Option("rejects", "--rejects", None, text, None,
            "write rejected lines (file:line: reason) to this file"),
     Option("log_level", "--log-level", "INGEST_LOG_LEVEL", log_level, "INFO", "log level"),
+    LOG_FORMAT_OPTION,
 )
 # fmt: on
 
@@ -430,7 +445,8 @@ class ProducerSettings:
         no_group: ``"block"`` (default) or ``"trim"``: what the cap does while the stream has
             no consumer group (see :mod:`ingest.admission`).
         allow_eviction: start even under an ``allkeys-*`` maxmemory policy (warns loudly).
-        input, format, id_field, source, type, synthetic, rate, rejects, log_level: CLI only.
+        input, format, id_field, source, type, synthetic, rate, rejects, log_level,
+            log_format: CLI only.
 
     Raises:
         ConfigError: ``low_water < high_water <= maxlen`` or ``batch_size <= maxlen`` does not
@@ -457,6 +473,7 @@ class ProducerSettings:
     rate: float | None = None
     rejects: str | None = None
     log_level: str = "INFO"
+    log_format: str = "auto"
 
     def __post_init__(self) -> None:
         self._check()

@@ -38,6 +38,7 @@ from ingest.groupstate import GroupState, StreamState, read_state
 from ingest.keys import StreamKeys
 from ingest.logs import configure_logging, redact_text
 from ingest.settings import (
+    LOG_FORMAT_OPTION,
     PRODUCER_OPTIONS,
     REDIS_OPTIONS,
     STREAM_OPTIONS,
@@ -67,7 +68,7 @@ STATS_OPTIONS: tuple[Option, ...] = (
            "--watch: until Ctrl-C)"),
 )  # fmt: skip
 
-OPTIONS = (*REDIS_OPTIONS, *STREAM_OPTIONS[:1], *STATS_OPTIONS)
+OPTIONS = (*REDIS_OPTIONS, *STREAM_OPTIONS[:1], *STATS_OPTIONS, LOG_FORMAT_OPTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +323,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 0 if exc.code == 0 else 2
     try:
         values = resolve(OPTIONS, args, env)
-        configure_logging("WARNING", environ=env)
+        configure_logging("WARNING", fmt=values["log_format"], environ=env)
         settings = RedisSettings.from_values(values)
         StreamKeys(values["stream"])
     except ConfigError as exc:

@@ -146,9 +146,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
     readers, registry = observability.metric_readers(settings)
     try:
+        configure_logging(settings.log_level, fmt=settings.log_format)
         shutdown_otel = configure_otel("ingest-worker", metric_readers=readers)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

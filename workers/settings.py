@@ -16,6 +16,7 @@ from typing import Any
 
 from ingest.errors import ConfigError
 from ingest.settings import (
+    LOG_FORMAT_OPTION,
     REDIS_OPTIONS,
     STREAM_OPTIONS,
     Option,
@@ -235,6 +236,7 @@ WORKER_OPTIONS: tuple[Option, ...] = (
         is_flag=True,
     ),
     Option("log_level", "--log-level", "INGEST_LOG_LEVEL", _log_level, "INFO", "log level"),
+    LOG_FORMAT_OPTION,
 )
 
 
@@ -269,6 +271,7 @@ class WorkerSettings:
     http_port: int = 0
     burst: bool = False
     log_level: str = "INFO"
+    log_format: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.consumer:

@@ -194,3 +194,68 @@ def test_records_still_suppressed_at_exit_are_reported_formatted(subprocess_env)
     )
     assert last["suppressed"] == 4
     assert last["level"] == "WARNING"
+
+
+LOG_FORMAT_CLIS = (
+    ["ingest.produce", "--synthetic", "1"],
+    ["workers", "--burst"],
+    ["ingest.stats", "--interval", "0"],
+)
+
+
+@pytest.mark.parametrize("cli", LOG_FORMAT_CLIS, ids=lambda c: c[0])
+def test_bad_log_format_variable_is_a_one_line_error_exit_2(cli, subprocess_env, tmp_path):
+    env = dict(subprocess_env, INGEST_LOG_FORMAT="xml", INGEST_REDIS_URL="redis://127.0.0.1:1/0")
+    result = subprocess.run(
+        [sys.executable, "-m", *cli],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        "error: INGEST_LOG_FORMAT = 'xml' (--log-format / INGEST_LOG_FORMAT): "
+        "must be one of auto, json, text\n"
+    )
+
+
+def test_dead_letter_cli_writes_no_logs_so_a_bad_log_format_does_not_stop_it(
+    subprocess_env, redis_url
+):
+    env = dict(subprocess_env, INGEST_LOG_FORMAT="xml", INGEST_REDIS_URL=redis_url)
+    result = subprocess.run(
+        [sys.executable, "-m", "workers.dlq", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_log_format_flag_is_read_by_the_producer_and_the_worker():
+    from ingest.settings import LOG_FORMAT_OPTION, ProducerSettings
+    from workers.settings import WORKER_OPTIONS, WorkerSettings
+
+    assert LOG_FORMAT_OPTION in WORKER_OPTIONS
+    assert ProducerSettings.from_sources({"log_format": "text"}, {}).log_format == "text"
+    assert ProducerSettings.from_sources(None, {}).log_format == "auto"
+    worker = WorkerSettings.from_sources(None, {"INGEST_LOG_FORMAT": "json"})
+    assert worker.log_format == "json"
+    with pytest.raises(ConfigError, match=r"--log-format = 'xml' \(--log-format / INGEST_LOG"):
+        WorkerSettings.from_sources({"log_format": "xml"}, {})
+
+
+def test_producer_logs_in_the_format_given_by_the_flag(redis_url, capsys):
+    from ingest.produce import main
+
+    code = main(["--synthetic", "1", "--log-format", "text"], {"INGEST_REDIS_URL": redis_url})
+    err = capsys.readouterr().err
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if " INFO " in line]
+    assert lines, err
+    assert all(not line.startswith("{") for line in lines)
