@@ -149,6 +149,8 @@ class Run:
             self.task = progress.add_task(
                 "producing", total=settings.synthetic, rate=0.0, backlog=0, blocked=0.0
             )
+            # While blocked on backpressure no batch completes: refresh on each backoff step.
+            producer.on_wait = self.show
 
     def reject(self, reject: Reject) -> None:
         """Report one malformed record (stderr and ``--rejects``) and count it."""
@@ -181,8 +183,14 @@ class Run:
         self.producer.close()
         self.show()
 
-    def show(self) -> None:
-        """Refresh the progress bar (no-op off a terminal)."""
+    def show(self, backlog: int | None = None, blocked_s: float | None = None) -> None:
+        """Refresh the progress bar (no-op off a terminal).
+
+        Args:
+            backlog: the backlog to show, entries; default the producer's last one.
+            blocked_s: seconds blocked in all; default ``stats.blocked_s`` (which only grows
+                when a pause ends: the producer passes the running figure while waiting).
+        """
         if self.progress is None or self.task is None:
             return
         stats, seconds = self.producer.stats, max(time.monotonic() - self.started, 1e-9)
@@ -190,8 +198,8 @@ class Run:
             self.task,
             completed=stats.produced,
             rate=stats.produced / seconds,
-            backlog=self.producer.last_backlog,
-            blocked=stats.blocked_s,
+            backlog=self.producer.last_backlog if backlog is None else backlog,
+            blocked=stats.blocked_s if blocked_s is None else blocked_s,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -211,8 +219,11 @@ class Run:
         }
 
 
-def _progress() -> Progress | None:
-    if not sys.stderr.isatty():
+def make_progress(console: Console | None = None) -> Progress | None:
+    """The progress line (events, events/s, backlog, time blocked), or ``None`` when
+    ``console`` (default: stderr) is not a terminal."""
+    console = console if console is not None else Console(stderr=True)
+    if not console.is_terminal:
         return None
     return Progress(
         SpinnerColumn(),
@@ -221,7 +232,7 @@ def _progress() -> Progress | None:
         TextColumn("backlog {task.fields[backlog]:>9,}"),
         TextColumn("blocked {task.fields[blocked]:.1f} s"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=False,
         redirect_stdout=False,
     )
@@ -289,7 +300,7 @@ def _run(settings: ProducerSettings, stop: StopFlag, stdin: IO[bytes] | None) ->
             if settings.rejects
             else None
         )
-        progress = _progress()
+        progress = make_progress()
         if progress is not None:
             stack.enter_context(progress)
         run = Run(producer, settings, stop, rejects, progress)

@@ -155,6 +155,11 @@ class Producer:
         self._ready = False
         self.on_blocked: Callable[[float], None] | None = None
         """Called with the seconds of each backpressure pause (the metrics histogram)."""
+        self.on_wait: Callable[[int, float], None] | None = None
+        """Called before each backoff step of a pause with the backlog just seen (entries)
+        and the seconds blocked so far in all (``stats.blocked_s`` plus this pause): the
+        CLI's progress line. At most one call per step (10 ms doubling to 0.5 s): keep it
+        cheap."""
 
     def prepare(self) -> None:
         """Check the maxmemory policy, load the admission function and record the settings in
@@ -287,6 +292,8 @@ class Producer:
                     )
                 if self._should_stop():
                     raise ProducerStopped("stop requested while waiting on backpressure")
+                if self.on_wait is not None:
+                    self.on_wait(self.last_backlog, self.stats.blocked_s + waiter.elapsed_s)
                 waiter.wait(self.last_backlog)
         finally:
             if waiter is not None:
