@@ -49,16 +49,20 @@ class Reject:
 
     Attributes:
         file: the input's name as given (``-`` for stdin).
-        line: 1-based line number.
+        line: 1-based line number (where the record starts).
         reason: why it was rejected.
+        end_line: the record's last line when it spans several (a CSV record with a quoted
+            field running over lines), else ``None``; shown as ``file:6-7: reason``.
     """
 
     file: str
     line: int
     reason: str
+    end_line: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}"
+        end = f"-{self.end_line}" if self.end_line is not None and self.end_line > self.line else ""
+        return f"{self.file}:{self.line}{end}: {self.reason}"
 
 
 class InputError(IngestError):
@@ -257,7 +261,9 @@ def read_csv(lines: Iterable[bytes], file: str, naming: Naming) -> Iterator[Numb
     (see :func:`column_names`).
 
     A record with another column count than the header is rejected. A quoted field may span
-    lines; the event id uses the line the record starts on.
+    lines; the event id uses the line the record starts on. A rejected record that spans
+    lines is reported with its range and a hint (``file:6-7: 1 column, the header has 2 (a
+    quoted field runs over 2 lines: unterminated quote?)``).
 
     Raises:
         InputError: the header names a column twice (nothing of the file is produced).
@@ -283,10 +289,26 @@ def read_csv(lines: Iterable[bytes], file: str, naming: Naming) -> Iterator[Numb
             header = column_names(row, file, start)
             continue
         if len(row) != len(header):
-            yield start, Reject(file, start, f"{len(row)} columns, the header has {len(header)}")
+            yield start, _wrong_width(file, start, feed.line, len(row), len(header))
             continue
         yield start, naming.make(dict(zip(header, row, strict=True)), start, file)
     yield from _drain(feed)
+
+
+def _wrong_width(file: str, start: int, end: int, width: int, expected: int) -> Reject:
+    """The reject of a CSV record of ``width`` columns read from lines ``start`` to ``end``
+    under a header of ``expected``. A record over several lines means a quoted field ran
+    over a line break, most often a quote that is never closed, which swallows the lines
+    after it into one field: say so, or the error points at one line and the next lines
+    seem to vanish."""
+    reason = f"{_count(width, 'column')}, the header has {expected}"
+    if end > start:
+        reason += f" (a quoted field runs over {end - start + 1} lines: unterminated quote?)"
+    return Reject(file, start, reason, end_line=end)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _drain(feed: _Lines) -> Iterator[Numbered]:

@@ -43,13 +43,43 @@ def test_csv_wrong_column_count_and_bad_bytes_are_rejected_with_line_numbers(tmp
     path.write_bytes(b'a,b\n1,2\n3\n\xff,4\n"x\ny",5\n6,7,8\n9,10\n')
     events, rejects = split(list(read_file(str(path))))
     assert [str(r) for r in rejects] == [
-        f"{path}:3: 1 columns, the header has 2",
+        f"{path}:3: 1 column, the header has 2",
         f"{path}:4: not UTF-8 (byte 0xff at column 1)",
         f"{path}:7: 3 columns, the header has 2",
     ]
     real = os.path.realpath(path)
     assert [e.event_id for e in events] == [f"{real}:2", f"{real}:5", f"{real}:8"]
     assert events[1].payload == {"a": "x\ny", "b": "5"}
+
+
+def test_csv_unterminated_quote_is_reported_over_the_lines_it_swallowed(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text('a,b\n1,2\n3,4\n5,6\n7,8\n"unterminated,8\n9,10\n')
+    items = list(read_file(str(path)))
+    events, rejects = split(items)
+    assert [str(r) for r in rejects] == [
+        f"{path}:6-7: 1 column, the header has 2 "
+        "(a quoted field runs over 2 lines: unterminated quote?)"
+    ]
+    assert (rejects[0].line, rejects[0].end_line) == (6, 7)
+    assert items[-1][0] == 6  # numbered by the line the record starts on
+    assert len(events) == 4
+
+
+def test_csv_record_over_three_lines_with_too_many_columns_names_the_range(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text('a,b\n1,"x\ny\nz",3\n4,5\n')
+    events, rejects = split(list(read_file(str(path))))
+    assert [str(r) for r in rejects] == [
+        f"{path}:2-4: 3 columns, the header has 2 "
+        "(a quoted field runs over 3 lines: unterminated quote?)"
+    ]
+    assert [e.payload for e in events] == [{"a": "4", "b": "5"}]
+
+
+def test_reject_on_one_line_shows_one_line_number():
+    assert str(Reject("f.csv", 3, "bad")) == "f.csv:3: bad"
+    assert str(Reject("f.csv", 3, "bad", end_line=3)) == "f.csv:3: bad"
 
 
 def test_jsonl_bad_json_rejected_blank_lines_skipped(tmp_path):
