@@ -11,8 +11,10 @@ Commands::
 Output: a table when stdout is a terminal, JSON when it is not (a pipe or a file); ``--json``
 forces JSON on a terminal too. Replay re-adds the original fields (same event ID, so the sink
 still deduplicates) plus ``replayed_from`` (the dead-letter entry ID), ``replay_count`` and
-``replayed_reason``, and deletes the dead-letter entry only after the re-add succeeded.
-Exit codes: 0 ok, 1 an ID was not found, 2 usage, 3 Redis unreachable.
+``replayed_reason``, through the producer's atomic admission (:func:`ingest.admission.admit`:
+the stream's cap and high-water mark hold for replays too), and deletes the dead-letter entry
+only after its re-add was admitted. Exit codes: 0 ok, 1 an ID was not found, 2 usage,
+3 Redis unreachable, 4 blocked by backpressure longer than ``--max-block``.
 """
 
 from __future__ import annotations
@@ -22,26 +24,78 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from ingest.codec import now_ms
+from ingest.admission import AdmissionUnavailable, admit, ensure_loaded
+from ingest.backpressure import Gate, Waiter, Watermarks
 from ingest.connection import sync_client, wait_until_reachable
-from ingest.errors import ConfigError, RedisUnavailable
+from ingest.errors import BackpressureTimeout, ConfigError, IngestError, RedisUnavailable
 from ingest.keys import StreamKeys
-from ingest.settings import REDIS_OPTIONS, STREAM_OPTIONS, RedisSettings, resolve
+from ingest.settings import NO_GROUP_MODES, REDIS_OPTIONS, STREAM_OPTIONS, RedisSettings, resolve
 from ingest.streams import parse_entries
 from workers.dlq_args import (
+    REPLAY_OPTIONS,
     UsageError,
     build_parser,
     check_replay,
     keep_negative_values,
     parse_duration_s,
 )
+from workers.dlq_inspect import print_rows, purge, row, select
 
-__all__ = ["build_parser", "main", "parse_duration_s", "purge", "replay", "replay_fields"]
+__all__ = [
+    "ReplayBlocked",
+    "ReplayCap",
+    "build_parser",
+    "main",
+    "parse_duration_s",
+    "purge",
+    "replay",
+    "replay_cap",
+    "replay_fields",
+]
+
+REPLAY_BATCH = 100
+"""Dead letters offered per admission call (one round trip) when ``--rate`` is not given."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayCap:
+    """The admission settings a replay obeys (entries), and where they came from.
+
+    Attributes:
+        maxlen, high_water, low_water, no_group: as the producer's (see ``ingest.producer``).
+        source: ``producer`` (recorded in ``{stream}:config``) or ``option`` (flags,
+            variables, defaults).
+    """
+
+    maxlen: int
+    high_water: int
+    low_water: int
+    no_group: str = "block"
+    source: str = "option"
+
+
+class ReplayBlocked(IngestError):
+    """Backpressure outlasted ``--max-block``: some dead letters were not replayed.
+
+    Attributes:
+        done: ``(dead-letter ID, new entry ID)`` of those replayed (deleted from the
+            dead-letter stream).
+        left: how many were not replayed (still in the dead-letter stream).
+    """
+
+    def __init__(self, done: list[tuple[str, str]], left: int, cause: BackpressureTimeout) -> None:
+        super().__init__(
+            f"replayed {len(done)} of {len(done) + left} dead letters; the other {left} are "
+            f"still in the dead-letter stream ({cause})"
+        )
+        self.done = done
+        self.left = left
 
 
 def replay_fields(entry_id: str, fields: Mapping[str, str]) -> dict[str, str]:
@@ -54,103 +108,145 @@ def replay_fields(entry_id: str, fields: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def replay_cap(client: redis.Redis, keys: StreamKeys, values: Mapping[str, Any]) -> ReplayCap:
+    """The cap and marks a replay obeys: those the producer recorded in ``{stream}:config``
+    (:attr:`StreamKeys.config`), else ``values`` (resolved :data:`REPLAY_OPTIONS`). The
+    high-water mark is capped at ``maxlen``; the low-water mark defaults to 80% of it.
+
+    Raises:
+        ConfigError: the low-water mark is not below the high-water mark.
+    """
+    recorded: Mapping[str, str] = client.hgetall(keys.config)  # type: ignore[assignment]
+    try:
+        maxlen, high = int(recorded["maxlen"]), int(recorded["high_water"])
+        low: int | None = int(recorded["low_water"])
+        no_group, source = recorded.get("no_group", "block"), "producer"
+    except (KeyError, ValueError):
+        maxlen, high, low = values["maxlen"], values["high_water"], values["low_water"]
+        no_group, source = values["no_group"], "option"
+    high = min(high, maxlen)
+    marks = Watermarks.from_high(high, low)
+    mode = no_group if no_group in NO_GROUP_MODES else "block"
+    return ReplayCap(maxlen, marks.high, marks.low, mode, source)
+
+
 def replay(
-    client: redis.Redis, keys: StreamKeys, ids: Sequence[str] | None, rate: float | None = None
+    client: redis.Redis,
+    keys: StreamKeys,
+    ids: Sequence[str] | None,
+    rate: float | None = None,
+    *,
+    cap: ReplayCap | None = None,
+    max_block_s: float = 300.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[tuple[str, str]]:
     """Replay dead-letter entries (``ids``, or all when ``None``), oldest first.
 
-    Each is ``XADD``ed to the main stream, then ``XDEL``ed from the dead-letter stream (after
-    the XADD succeeded: a crash between them leaves a duplicate the sink deduplicates, never a
-    loss). ``rate`` caps replays per second.
+    Each batch (:data:`REPLAY_BATCH` entries, or one at a time with ``rate``) is offered to the
+    main stream with ``FCALL ingest_admit`` (:func:`ingest.admission.admit`), the producer's
+    atomic admission under ``cap`` (default: :func:`replay_cap` with the producer's defaults):
+    XLEN never passes the cap and the high-water mark holds. A refused batch waits with capped
+    backoff until the backlog is at or below the low-water mark, for up to ``max_block_s``.
+    Dead-letter entries are ``XDEL``ed only after their batch was admitted (a crash between
+    leaves a duplicate the sink deduplicates, never a loss). ``rate`` caps replays per second.
 
     Returns:
         ``(dead-letter ID, new entry ID)`` pairs.
 
     Raises:
-        KeyError: an ID that is not in the dead-letter stream.
+        KeyError: an ID that is not in the dead-letter stream (nothing replayed).
+        ReplayBlocked: backpressure outlasted ``max_block_s`` (carries what was replayed).
+        AdmissionUnavailable: the admission function is missing and may not be loaded.
     """
-    entries = _select(client, keys, ids)
+    entries = select(client, keys, ids)
+    if cap is None:
+        cap = replay_cap(client, keys, resolve(REPLAY_OPTIONS, None, {}))
+    ensure_loaded(client)
+    gate = Gate(Watermarks(cap.high_water, cap.low_water))
+    size = 1 if rate else min(REPLAY_BATCH, cap.maxlen)
     done: list[tuple[str, str]] = []
-    interval = 1.0 / rate if rate else 0.0
-    for entry_id, fields in entries:
+    for start in range(0, len(entries), size):
+        chunk = entries[start : start + size]
         started = time.monotonic()
-        new_id = client.xadd(keys.stream, replay_fields(entry_id, fields))  # type: ignore[arg-type]
-        client.xdel(keys.dead_letter_stream, entry_id)
-        done.append((entry_id, str(new_id)))
-        wait = interval - (time.monotonic() - started)
+        try:
+            new_ids = _admit_chunk(
+                client, keys, chunk, cap, gate, Waiter(gate.marks, max_block_s, sleep=sleep)
+            )
+        except BackpressureTimeout as exc:
+            raise ReplayBlocked(done, len(entries) - start, exc) from None
+        done += zip([entry_id for entry_id, _ in chunk], new_ids, strict=True)
+        wait = (1.0 / rate if rate else 0.0) * len(chunk) - (time.monotonic() - started)
         if wait > 0:
-            time.sleep(wait)  # rate limit between replays
+            sleep(wait)  # rate limit between replays
     return done
 
 
-def _select(
-    client: redis.Redis, keys: StreamKeys, ids: Sequence[str] | None
-) -> list[tuple[str, dict[str, str]]]:
-    if ids is None:
-        return [
-            (e.entry_id, e.fields or {})
-            for e in parse_entries(client.xrange(keys.dead_letter_stream))
-        ]
-    out: list[tuple[str, dict[str, str]]] = []
-    for entry_id in ids:
-        found = parse_entries(client.xrange(keys.dead_letter_stream, entry_id, entry_id))
-        if not found:
-            raise KeyError(entry_id)
-        out.append((found[0].entry_id, found[0].fields or {}))
-    return out
+def _admit_chunk(
+    client: redis.Redis,
+    keys: StreamKeys,
+    chunk: list[tuple[str, dict[str, str]]],
+    cap: ReplayCap,
+    gate: Gate,
+    waiter: Waiter,
+) -> list[str]:
+    """Offer ``chunk`` until admitted (waiting on refusals), then delete its dead letters;
+    returns the new entry IDs.
 
-
-def purge(client: redis.Redis, keys: StreamKeys, older_than_s: float | None) -> int:
-    """Delete dead-letter entries: all when ``older_than_s`` is ``None``, else those
-    dead-lettered more than ``older_than_s`` seconds ago (by their entry ID's time).
-
-    Returns how many were deleted. The CLI only passes ``None`` for an explicit ``--all``.
+    Raises:
+        BackpressureTimeout: refused for longer than the waiter's ``max_block_s``.
     """
-    if older_than_s is None:
-        count = int(client.xlen(keys.dead_letter_stream))
-        client.delete(keys.dead_letter_stream)
-        return count
-    cutoff = now_ms() - int(older_than_s * 1000)
-    deleted = 0
+    fields = [replay_fields(entry_id, f) for entry_id, f in chunk]
+    backlog = 0
     while True:
-        old = parse_entries(client.xrange(keys.dead_letter_stream, "-", f"({cutoff}-0", count=1000))
-        if not old:
-            return deleted
-        deleted += int(client.xdel(keys.dead_letter_stream, *[e.entry_id for e in old]))
+        try:
+            result = admit(
+                client, keys.stream, fields, maxlen=cap.maxlen, limit=gate.limit,
+                no_group=cap.no_group,
+            )  # fmt: skip
+        except redis.exceptions.OutOfMemoryError:
+            result = None  # nothing appended; wait as for backpressure
+        if result is not None:
+            gate.observe(result.admitted)
+            if result.admitted:
+                break
+            backlog = result.backlog
+        waiter.wait(backlog)
+    pipe = client.pipeline(transaction=False)
+    pipe.xdel(keys.dead_letter_stream, *[entry_id for entry_id, _ in chunk])
+    # The function appended the batch atomically: nothing else lies between its first and
+    # last entry IDs.
+    pipe.xrange(keys.stream, str(result.first_id), str(result.last_id), count=len(chunk))
+    added = parse_entries(pipe.execute()[1])
+    return [e.entry_id for e in added]
 
 
-def _row(entry_id: str, f: Mapping[str, str]) -> dict[str, Any]:
-    age_s = (now_ms() - int(f.get("dead_at_ms", "0") or 0)) / 1000
-    return {
-        "id": entry_id,
-        "event_id": f.get("event_id", ""),
-        "reason": f.get("dead_reason", ""),
-        "error": f.get("dead_error", "")[:80],
-        "deliveries": f.get("dead_delivery_count", ""),
-        "age_s": round(age_s, 1),
-    }
+def _replay(
+    args: argparse.Namespace, client: redis.Redis, keys: StreamKeys, values: Mapping[str, Any]
+) -> int:
+    cap = replay_cap(client, keys, values)
+    left = 0
+    try:
+        ids = None if args.all else args.ids
+        done = replay(client, keys, ids, args.rate, cap=cap, max_block_s=values["max_block_s"])
+    except KeyError as exc:
+        print(f"error: no dead-letter entry {exc.args[0]}", file=sys.stderr)
+        return 1
+    except ReplayBlocked as exc:
+        done, left = exc.done, exc.left
+        print(f"error: {exc}", file=sys.stderr)
+    entries = [{"from": a, "to": b} for a, b in done]
+    summary = {"replayed": len(done), "not_replayed": left, "cap": cap.maxlen}
+    print(json.dumps({**summary, "cap_source": cap.source, "entries": entries}))
+    return 4 if left else 0
 
 
-def _print(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
-    if as_json or not sys.stdout.isatty():
-        print(json.dumps(rows))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in rows[0] if rows else ["id"]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
-    Console().print(table)
-
-
-def _run(args: argparse.Namespace, client: redis.Redis, keys: StreamKeys) -> int:
+def _run(
+    args: argparse.Namespace, client: redis.Redis, keys: StreamKeys, values: Mapping[str, Any]
+) -> int:
     if args.command == "list":
         raw = client.xrevrange(keys.dead_letter_stream, count=args.count)
-        _print(
-            [_row(e.entry_id, e.fields or {}) for e in parse_entries(raw)],
+        print_rows(
+            [row(e.entry_id, e.fields or {}) for e in parse_entries(raw)],
             args.json,
             keys.dead_letter_stream,
         )
@@ -166,14 +262,7 @@ def _run(args: argparse.Namespace, client: redis.Redis, keys: StreamKeys) -> int
             )
         )
     elif args.command == "replay":
-        try:
-            done = replay(client, keys, None if args.all else args.ids, args.rate)
-        except KeyError as exc:
-            print(f"error: no dead-letter entry {exc.args[0]}", file=sys.stderr)
-            return 1
-        print(
-            json.dumps({"replayed": len(done), "entries": [{"from": a, "to": b} for a, b in done]})
-        )
+        return _replay(args, client, keys, values)
     else:
         print(json.dumps({"purged": purge(client, keys, None if args.all else args.older_than)}))
     return 0
@@ -190,7 +279,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(exc, file=sys.stderr)
         return 2
     try:
-        values = resolve((*REDIS_OPTIONS, *STREAM_OPTIONS), args, env)
+        options = (*REDIS_OPTIONS, *STREAM_OPTIONS)
+        if args.command == "replay":
+            options += REPLAY_OPTIONS
+        values = resolve(options, args, env)
         settings = RedisSettings.from_values(values)
         keys = StreamKeys(values["stream"])
     except ConfigError as exc:
@@ -203,8 +295,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     client = sync_client(settings)
     try:
         wait_until_reachable(client, settings)
-        return _run(args, client, keys)
-    except ConfigError as exc:  # refused credentials, a database the server lacks
+        return _run(args, client, keys, values)
+    # refused credentials, a database the server lacks, marks out of order, no admission
+    except (ConfigError, AdmissionUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RedisUnavailable as exc:

@@ -9,9 +9,18 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, cast
 
-from ingest.settings import REDIS_OPTIONS, STREAM_OPTIONS, add_options
+from ingest.settings import PRODUCER_OPTIONS, REDIS_OPTIONS, STREAM_OPTIONS, add_options
+
+REPLAY_OPTIONS = tuple(
+    o
+    for o in PRODUCER_OPTIONS
+    if o.dest in {"maxlen", "high_water", "low_water", "no_group", "max_block_s"}
+)
+"""The producer's cap, marks and ``--max-block`` (same flags, variables and defaults): a
+replay obeys the same admission. The cap and marks apply only when no producer recorded its
+own in the stream's config hash."""
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _FULL_ID = re.compile(r"(\d+)-(\d+)")
@@ -152,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--rate", type=_rate_arg, default=None, help="replays per second, above 0 (default: no cap)"
     )
+    admission = rep.add_argument_group(
+        "admission",
+        "Replays go through the producer's atomic admission: the stream's cap and high-water "
+        "mark are those the producer recorded in {stream}:config; these flags (or their "
+        "variables) apply only when none is recorded. --max-block always applies.",
+    )
+    add_options(cast("argparse.ArgumentParser", admission), REPLAY_OPTIONS)
     pur = command("purge", "delete dead-letter entries (--all or --older-than D)")
     which = pur.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="delete every dead-letter entry")
@@ -172,7 +188,9 @@ exit codes:
   0  ok
   1  an entry ID was not found
   2  usage error (bad ID, rate or duration; replay or purge without --all or a selection)
-  3  Redis unreachable for --connect-timeout"""
+  3  Redis unreachable for --connect-timeout
+  4  replay: blocked by backpressure longer than --max-block (those not replayed stay in
+     the dead-letter stream; the JSON on stdout lists those that were)"""
 
 
 def check_replay(args: argparse.Namespace) -> str | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import redis
 
-from ingest.codec import Event
+from ingest.codec import Event, encode
 from tests.workers.util import STREAM, add_events, dead_letters, running, settings_for, wait_async
 from workers.dlq import main, parse_duration_s
 from workers.errors import PermanentError
@@ -27,7 +28,8 @@ async def test_replay_puts_the_event_back_and_it_is_handled_once(
 ) -> None:
     # Given two dead letters
     await _dead_letter_two(redis_url, client)
-    first_id = dead_letters(client)[0][0]
+    # (two slots dead-letter them concurrently: their order in the stream may vary)
+    first_id = next(i for i, f in dead_letters(client) if f["event_id"] == "e0")
     # When one is replayed
     assert main(["--redis-url", redis_url, "replay", first_id], environ={}) == 0
     assert json.loads(capsys.readouterr().out)["replayed"] == 1
@@ -102,3 +104,102 @@ def test_global_options_work_after_the_subcommand_too(
     ]
     assert main(argv, environ={}) == 3
     assert "127.0.0.1:1" in capsys.readouterr().err
+
+
+# ---- replay goes through the producer's admission (cap, high-water) ----------------------
+
+DEAD = "{ingest:events}:dead"
+CONFIG = "{ingest:events}:config"
+
+
+def _dead_letters(client: redis.Redis, count: int) -> list[str]:
+    """``count`` dead-letter entries as the worker writes them (original fields + dead_*)."""
+    pipe = client.pipeline(transaction=False)
+    for i in range(count):
+        fields = encode(Event(f"dead{i}", {"n": i}, source="test"))
+        dead = {**fields, "dead_reason": "permanent", "dead_entry_id": f"1-{i}"}
+        pipe.xadd(DEAD, dead)  # type: ignore[arg-type]
+    return [str(x) for x in pipe.execute()]
+
+
+def _fill(client: redis.Redis, count: int, *, ack: bool) -> None:
+    """``count`` entries in the stream, read by the group (and acknowledged when ``ack``)."""
+    add_events(client, count)
+    client.xgroup_create(STREAM, "workers", "0")
+    read: Any = client.xreadgroup("workers", "c1", {STREAM: ">"}, count=count)
+    ids = [entry_id for _, entries in read for entry_id, _ in entries]
+    assert len(ids) == count
+    if ack:
+        client.xack(STREAM, "workers", *ids)
+
+
+def _record_producer_settings(client: redis.Redis, maxlen: int, high: int, low: int) -> None:
+    client.hset(
+        CONFIG,
+        mapping={
+            "maxlen": maxlen,
+            "high_water": high,
+            "low_water": low,
+            "no_group": "block",
+            "updated_at_ms": 1,
+        },
+    )
+
+
+def test_replay_into_a_full_stream_blocks_then_exits_4_losing_nothing(
+    redis_url: str, client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a stream at its recorded cap of 100, every entry pending (nothing may be trimmed)
+    _fill(client, 100, ack=False)
+    _record_producer_settings(client, maxlen=100, high=100, low=80)
+    dead = _dead_letters(client, 3)
+    # When all three are replayed with a short --max-block (no cap given on the command line)
+    code = main(["--redis-url", redis_url, "replay", "--all", "--max-block", "0.3"], environ={})
+    # Then it gave up with exit 4 saying how many were replayed, and nothing was lost
+    out, err = capsys.readouterr()
+    assert code == 4
+    assert "replayed 0 of 3" in err
+    assert "backlog 100" in err
+    assert json.loads(out)["replayed"] == 0
+    assert (json.loads(out)["cap"], json.loads(out)["cap_source"]) == (100, "producer")
+    assert client.xlen(STREAM) == 100
+    assert [i for i, _ in dead_letters(client)] == dead
+
+
+def test_replay_stops_where_the_cap_refuses_and_keeps_the_rest_as_dead_letters(
+    redis_url: str, client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given room for 5 more entries under the recorded cap, and 10 dead letters
+    _fill(client, 95, ack=False)
+    _record_producer_settings(client, maxlen=100, high=100, low=80)
+    dead = _dead_letters(client, 10)
+    # When they are replayed one by one (--rate)
+    argv = ["--redis-url", redis_url, "replay", "--all", "--rate", "1000", "--max-block", "0.3"]
+    code = main(argv, environ={})
+    # Then the first 5 went in, the other 5 are still dead letters, and XLEN is at the cap
+    out, err = capsys.readouterr()
+    assert code == 4
+    assert "replayed 5 of 10" in err
+    assert [e["from"] for e in json.loads(out)["entries"]] == dead[:5]
+    assert [i for i, _ in dead_letters(client)] == dead[5:]
+    assert client.xlen(STREAM) == 100
+
+
+def test_replay_with_room_trims_acknowledged_entries_and_stays_under_the_cap(
+    redis_url: str, client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a stream at 100 entries, all acknowledged, no recorded settings, 100 dead letters
+    _fill(client, 100, ack=True)
+    dead = _dead_letters(client, 100)
+    # When they are replayed with the cap given on the command line
+    argv = ["--redis-url", redis_url, "replay", "--all", "--maxlen", "100", "--max-block", "1"]
+    assert main(argv, environ={}) == 0
+    # Then all were replayed, acknowledged entries made room, and XLEN never passed the cap
+    result = json.loads(capsys.readouterr().out)
+    assert (result["replayed"], result["cap"], result["cap_source"]) == (100, 100, "option")
+    assert [e["from"] for e in result["entries"]] == dead
+    assert client.xlen(STREAM) == 100
+    assert dead_letters(client) == []
+    newest: Any = client.xrange(STREAM)
+    assert [e[0] for e in newest] == [e["to"] for e in result["entries"]]
+    assert {e[1]["replayed_from"] for e in newest} == set(dead)
