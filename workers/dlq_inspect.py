@@ -75,15 +75,19 @@ def row(entry_id: str, f: Mapping[str, str]) -> dict[str, Any]:
 
 
 def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
-    """Print ``rows`` as JSON (``as_json`` or stdout not a terminal) or as a table."""
+    """Print ``rows`` as JSON (``as_json`` or stdout not a terminal) or as a table titled
+    ``title`` (none: a line saying the dead-letter stream ``title`` is empty)."""
     if as_json or not sys.stdout.isatty():
         print(json.dumps(rows))
+        return
+    if not rows:
+        print(f"no dead letters in {title}")
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
-    for column in rows[0] if rows else ["id"]:
+    for column in rows[0]:
         table.add_column(column)
     for row in rows:
         table.add_row(*[str(v) for v in row.values()])

@@ -39,7 +39,7 @@ from workers.retrying import build_retrying, is_transient
 from workers.settings import WorkerSettings
 from workers.stats import Hooks, Stats
 from workers.tracing import DeliveryTracer
-from workers.wording import plural
+from workers.wording import agree, plural
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +216,10 @@ class Processor:
         if left:
             self.holding.leave_pending(left)
             log.warning(
-                "%s failed after %s and stay pending (first: %s %s: %s)",
+                "%s failed after %s and %s pending (first: %s %s: %s)",
                 plural(len(left), "entry", "entries"),
                 plural(self.settings.retry_attempts, "attempt"),
+                agree(len(left), "stays", "stay"),
                 left[0].entry_id,
                 type(failed[0][1]).__name__,
                 failed[0][1],

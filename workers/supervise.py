@@ -22,7 +22,7 @@ from ingest.connection import CONNECTION_ERRORS
 from ingest.streams import EntryId
 from workers import consumer as group_io
 from workers.tracing import DeliveryTracer
-from workers.wording import plural
+from workers.wording import agree, plural
 
 if TYPE_CHECKING:
     from workers.runner import Runner
@@ -157,12 +157,17 @@ class Supervisor:
         r.stats.held = len(r.holding.held)
         log.info("stopped: %s", r.stats.as_dict())
         if r.stats.released:
+            count = r.stats.released
+            them = agree(count, "it", "them")
             log.info(
-                "%s released: handed back, not lost. They stay in the pending entries list "
-                "(idle time set to a year) until another consumer claims them, on its next "
+                "%s released: handed back, not lost. %s in the pending entries list "
+                "(idle time set to a year) until another consumer claims %s, on its next "
                 "claim sweep without waiting for --min-idle, or until this consumer name "
-                "restarts and reads them first",
-                plural(r.stats.released, "entry", "entries"),
+                "restarts and reads %s first",
+                plural(count, "entry", "entries"),
+                agree(count, "It stays", "They stay"),
+                them,
+                them,
             )
 
     async def _release_not_started(self) -> None:

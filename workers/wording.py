@@ -13,3 +13,9 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """
     noun = singular if count == 1 else (plural_form or f"{singular}s")
     return f"{count} {noun}"
+
+
+def agree(count: int, singular: str, plural_form: str) -> str:
+    """The verb form matching ``count``: ``agree(1, "stays", "stay")`` is ``"stays"``, any
+    other count (0 included) ``"stay"``."""
+    return singular if count == 1 else plural_form

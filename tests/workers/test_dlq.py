@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -203,3 +204,14 @@ def test_replay_with_room_trims_acknowledged_entries_and_stays_under_the_cap(
     newest: Any = client.xrange(STREAM)
     assert [e[0] for e in newest] == [e["to"] for e in result["entries"]]
     assert {e[1]["replayed_from"] for e in newest} == set(dead)
+
+
+def test_empty_list_on_a_terminal_says_so_and_json_stays_an_empty_list(
+    redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["--redis-url", redis_url, "list", "--json"], environ={}) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["--redis-url", redis_url, "list"], environ={}) == 0
+    assert capsys.readouterr().out == "no dead letters in {ingest:events}:dead\n"
