@@ -23,13 +23,11 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import redis
-from rich.console import Console, Group
-from rich.table import Table
-from rich.text import Text
+from rich.console import Console
 
 from ingest.codec import dumps
 from ingest.connection import CONNECTION_ERRORS, sync_client, wait_until_reachable
@@ -50,6 +48,7 @@ from ingest.settings import (
     non_negative_int,
     resolve,
 )
+from ingest.stats_view import Snapshot, effective_cap, render
 
 MAXLEN_OPTION = replace(
     next(o for o in PRODUCER_OPTIONS if o.dest == "maxlen"),
@@ -69,17 +68,6 @@ STATS_OPTIONS: tuple[Option, ...] = (
 )  # fmt: skip
 
 OPTIONS = (*REDIS_OPTIONS, *STREAM_OPTIONS[:1], *STATS_OPTIONS, LOG_FORMAT_OPTION)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """A stream state plus what needs two samples: events/s added, over ``interval_s``; and
-    the settings the producer recorded (``None`` when none were)."""
-
-    state: StreamState
-    events_per_s: float | None
-    interval_s: float | None
-    producer_settings: Mapping[str, Any] | None = None
 
 
 def rate(before: StreamState, after: StreamState) -> float | None:
@@ -103,14 +91,6 @@ def parse_producer_settings(fields: Mapping[str, str]) -> dict[str, Any] | None:
         return None
     parsed["no_group"] = fields.get("no_group")
     return parsed
-
-
-def effective_cap(snapshot: Snapshot, maxlen: int) -> tuple[int, str]:
-    """``(cap, source)``: the producer's recorded cap (``producer``), else ``maxlen``
-    (``option``)."""
-    if snapshot.producer_settings is not None:
-        return int(snapshot.producer_settings["maxlen"]), "producer"
-    return maxlen, "option"
 
 
 def _group_dict(group: GroupState) -> dict[str, Any]:
@@ -159,85 +139,6 @@ def as_dict(snapshot: Snapshot, *, redis_url: str, maxlen: int) -> dict[str, Any
     }
 
 
-def human_age(ms: int | None) -> str:
-    """``None`` -> ``-``; 850 -> ``0.8 s``; 75_000 -> ``1 m 15 s``; 7_500_000 -> ``2 h 5 m``."""
-    if ms is None:
-        return "-"
-    seconds = ms / 1000.0
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} m {secs} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} m"
-
-
-def _lag_text(group: GroupState) -> str:
-    if group.undelivered_source == "counted-bound":
-        return f">={group.undelivered}"
-    if group.undelivered_source == "counted":
-        return f"{group.undelivered} (counted)"
-    return str(group.undelivered)
-
-
-def render(snapshot: Snapshot, *, redis_url: str, maxlen: int) -> Group:
-    """Tables for the stream, its groups and their consumers (rich renderables)."""
-    state = snapshot.state
-    title = f"stream {state.stream} on {redact_text(redis_url)}"
-    if not state.exists:
-        return Group(Text(title, style="bold"), Text("the stream does not exist (yet)"))
-    cap, cap_source = effective_cap(snapshot, maxlen)
-    stream = Table(title=title, title_justify="left", caption=_cap_caption(snapshot, cap_source))
-    stream.caption_justify = "left"
-    for column in ("XLEN", "cap", "dead letters", "events/s", "last entry id"):
-        stream.add_column(column, justify="right")
-    speed = "-" if snapshot.events_per_s is None else f"{snapshot.events_per_s:,.1f}"
-    stream.add_row(
-        f"{state.length:,}",
-        f"{cap:,}",
-        f"{state.dead_letter_length:,}",
-        speed,
-        state.last_generated_id,
-    )
-    groups = Table(title="consumer groups", title_justify="left")
-    for column in ("group", "backlog", "lag", "pending", "oldest pending", "last delivered id"):
-        groups.add_column(column, justify="left" if column == "group" else "right")
-    groups.add_column("consumers", justify="right")
-    consumers = Table(title="consumers", title_justify="left")
-    for column in ("group", "consumer", "pending", "idle"):
-        consumers.add_column(column, justify="left" if column in ("group", "consumer") else "right")
-    for g in state.groups:
-        backlog = f"{g.backlog:,}" if g.exact else f">={g.backlog:,}"
-        groups.add_row(
-            g.name,
-            backlog,
-            _lag_text(g),
-            f"{g.pending:,}",
-            human_age(g.oldest_pending_age_ms),
-            g.last_delivered_id,
-            str(g.consumer_count),
-        )
-        for c in g.consumers:
-            consumers.add_row(g.name, c.name, f"{c.pending:,}", human_age(c.idle_ms))
-    parts: list[Any] = [stream, groups if state.groups else Text("no consumer groups")]
-    if consumers.row_count:
-        parts.append(consumers)
-    return Group(*parts)
-
-
-def _cap_caption(snapshot: Snapshot, cap_source: str) -> str:
-    recorded = snapshot.producer_settings
-    if cap_source != "producer" or recorded is None:
-        return "cap: --maxlen (no producer has recorded its settings)"
-    age = human_age(max(snapshot.state.time_ms - recorded["updated_at_ms"], 0))
-    return (
-        f"cap and marks recorded by the producer {age} ago: high-water "
-        f"{recorded['high_water']:,}, low-water {recorded['low_water']:,}, "
-        f"no-group {recorded['no_group']}"
-    )
-
-
 def take_snapshot(
     client: redis.Redis,
     stream: str,
@@ -273,7 +174,7 @@ def _show(console: Console, snapshot: Snapshot, values: Mapping[str, Any]) -> No
         console.file.write(dumps(as_dict(snapshot, redis_url=url, maxlen=maxlen)) + "\n")
         console.file.flush()
     else:
-        console.print(render(snapshot, redis_url=url, maxlen=maxlen))
+        console.print(render(snapshot, redis_url=url, maxlen=maxlen, width=console.width))
 
 
 def _watch(console: Console, client: redis.Redis, values: Mapping[str, Any]) -> int:
@@ -294,9 +195,8 @@ def _watch(console: Console, client: redis.Redis, values: Mapping[str, Any]) -> 
                 continue
             previous = snapshot.state
             if live is not None:
-                live.update(
-                    render(snapshot, redis_url=values["redis_url"], maxlen=values["maxlen"])
-                )
+                url, maxlen = values["redis_url"], values["maxlen"]
+                live.update(render(snapshot, redis_url=url, maxlen=maxlen, width=console.width))
                 live.refresh()
             else:
                 _show(console, snapshot, values)

@@ -1,0 +1,90 @@
+"""The stats tables on narrow terminals: entry IDs are never cut, numbers never wrapped."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import redis
+from rich.console import Console
+
+from ingest.stats import main, take_snapshot
+from ingest.stats_view import Column, fit_table, needed_width, render
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
+STREAM = "ingest:events"
+GROUP = "workers-of-the-nightly-batch"
+CONSUMER = "web-1-424242-0123456789abcdef"
+
+
+@pytest.fixture
+def busy(client: redis.Redis) -> dict[str, str]:
+    """Entries with real (13-digit millisecond) IDs, a long group name, a consumer holding 3;
+    returns the IDs the tables must show whole."""
+    ids = [client.xadd(STREAM, {"n": str(n)}) for n in range(5)]
+    client.xgroup_create(STREAM, GROUP, id="0")
+    client.xreadgroup(GROUP, CONSUMER, {STREAM: ">"}, count=3)
+    client.xadd("{ingest:events}:dead", {"dead_reason": "poison"})
+    return {"last entry": str(ids[-1]), "last delivered": str(ids[2])}
+
+
+def rendered(client: redis.Redis, redis_url: str, width: int) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=True, color_system=None)
+    snapshot = take_snapshot(client, STREAM, 0)
+    console.print(render(snapshot, redis_url=redis_url, maxlen=1000, width=console.width))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("width", [80, 60, 45])
+def test_entry_ids_are_never_cut(busy, client, redis_url, width):
+    text = rendered(client, redis_url, width)
+    for entry_id in busy.values():
+        assert len(entry_id) >= 15
+        assert entry_id in text, text
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+
+
+def test_eighty_columns_keep_every_group_column_in_one_table(busy, client, redis_url):
+    text = rendered(client, redis_url, 80)
+    lines = text.splitlines()
+    row = next(line for line in lines if busy["last delivered"] in line)
+    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
+    assert cells[1:] == ["5", "2", "3", cells[4], busy["last delivered"], "1"]
+    assert GROUP.startswith(cells[0])  # the name folds onto more lines
+
+
+def test_stats_cli_at_80_columns_shows_whole_ids(busy, redis_url, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["--interval", "0"], {"INGEST_REDIS_URL": redis_url}) == 0
+    out = capsys.readouterr().out
+    for entry_id in busy.values():
+        assert entry_id in out
+    assert "…" not in out
+
+
+def test_optional_columns_go_first_then_the_table_turns_on_its_side():
+    columns = [
+        Column("name", "name"),
+        Column("n"),
+        Column("extra", optional=True),
+        Column("id", "id"),
+    ]
+    rows = [["a-long-group-name", "12", "x", "1718000000000-0"]]
+    full = needed_width(columns, rows)
+    assert full == 3 * 4 + 1 + 8 + 2 + 5 + 15
+
+    def shown(width: int) -> str:
+        out = io.StringIO()
+        Console(file=out, width=width, color_system=None).print(fit_table(columns, rows, width))
+        return out.getvalue()
+
+    assert "extra" in shown(full)
+    narrower = shown(full - 1)
+    assert "extra" not in narrower
+    assert "1718000000000-0" in narrower
+    on_its_side = shown(30)
+    assert "extra" in on_its_side  # one line per cell: room for every column again
+    assert "1718000000000-0" in on_its_side
