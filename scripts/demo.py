@@ -2,7 +2,9 @@
 
 Run by ``./demo.sh``. Starts a private ``redis-server`` unless ``INGEST_REDIS_URL`` is set,
 starts two worker processes, produces the file, waits until the consumer group's backlog is 0,
-stops the workers with SIGTERM, prints what happened, and stops its Redis. The sink
+stops the workers with SIGTERM, prints what happened (a table, then the same as one line
+``summary (JSON): {...}``), and stops its Redis. The producer runs with ``--log-level WARNING``
+so its log lines do not interleave with the demo's. The sink
 (``./demo.db`` by default, ``--sink`` to change) persists across runs: a second run inserts
 nothing and reports every event as a duplicate.
 """
@@ -115,10 +117,24 @@ def main() -> int:
             )
             for n in range(args.workers)
         )
-        print(f"demo: {args.workers} workers started; their logs are in {logs}/demo-worker-N.log")
+        if args.workers == 1:
+            print(f"demo: 1 worker started; its log is in {logs}/demo-worker-1.log")
+        else:
+            print(
+                f"demo: {args.workers} workers started; their logs are in {logs}/demo-worker-N.log"
+            )
         started = time.monotonic()
+        # The producer's INFO lines would land between the demo's own lines: warnings only.
         produce = subprocess.run(
-            [sys.executable, "-m", "ingest.produce", "--input", args.input],
+            [
+                sys.executable,
+                "-m",
+                "ingest.produce",
+                "--input",
+                args.input,
+                "--log-level",
+                "WARNING",
+            ],
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -153,7 +169,7 @@ def main() -> int:
         }
         for key, value in result.items():
             print(f"  {key.replace('_', ' '):<24}{value}")
-        print(json.dumps(result))
+        print(f"summary (JSON): {json.dumps(result)}")
         if produced and result["duplicates_skipped"] == produced:
             print("demo: every event was a duplicate: the sink already held them all (idempotent)")
         return 0 if all(c == 0 for c in codes) else 1
