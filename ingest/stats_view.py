@@ -133,10 +133,10 @@ def _down(
 
 def _lag_text(group: GroupState) -> str:
     if group.undelivered_source == "counted-bound":
-        return f">={group.undelivered}"
+        return f">={group.undelivered:,}"
     if group.undelivered_source == "counted":
-        return f"{group.undelivered} (counted)"
-    return str(group.undelivered)
+        return f"{group.undelivered:,} (counted)"
+    return f"{group.undelivered:,}"
 
 
 STREAM_COLUMNS = (

@@ -8,8 +8,10 @@ import pytest
 import redis
 from rich.console import Console
 
+from ingest.groupstate import GroupState, StreamState
 from ingest.stats import main, take_snapshot
-from ingest.stats_view import Column, fit_table, needed_width, render
+from ingest.stats_view import Column, Snapshot, fit_table, needed_width, render
+from ingest.streams import ConsumerInfo, EntryId
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 
@@ -88,3 +90,21 @@ def test_optional_columns_go_first_then_the_table_turns_on_its_side():
     on_its_side = shown(30)
     assert "extra" in on_its_side  # one line per cell: room for every column again
     assert "1718000000000-0" in on_its_side
+
+
+def test_counts_have_thousands_separators_lag_included():
+    group = GroupState(
+        "workers", 1000, 2410, 2410, "redis", EntryId("1718000009876-2"), 16816,
+        EntryId("1718000012000-0"), 900, 2, (ConsumerInfo("web-1-4242", 500, 0),),
+    )  # fmt: skip
+    state = StreamState(
+        "ingest:events", True, 1718000012999, 19226, EntryId("1718000000000-0"),
+        EntryId("1718000012345-7"), 19226, 1, (group,),
+    )  # fmt: skip
+    out = io.StringIO()
+    console = Console(file=out, width=80, color_system=None)
+    console.print(render(Snapshot(state, 4812.0, 1.0), redis_url="redis://h/0", maxlen=10**5))
+    row = next(line for line in out.getvalue().splitlines() if "│ workers │" in line)
+    assert [cell.strip() for cell in row.strip("│ ").split("│")] == [
+        "workers", "3,410", "2,410", "1,000", "0.9 s", "1718000009876-2", "2",
+    ]  # fmt: skip
