@@ -103,7 +103,11 @@ class Runner:
             max_batch=max(settings.read_count, 100),
         )
         self.tracer = DeliveryTracer(
-            settings.stream, settings.group, settings.consumer, tracer_provider
+            settings.stream,
+            settings.group,
+            settings.consumer,
+            tracer_provider,
+            per_batch=settings.trace_spans == "batch",
         )
         self.processor = Processor(
             client,

@@ -219,6 +219,15 @@ WORKER_OPTIONS: tuple[Option, ...] = (
         "when the group vanishes (NOGROUP): recreate it from 0, or exit non-zero",
     ),
     Option(
+        "trace_spans",
+        "--trace-spans",
+        "INGEST_TRACE_SPANS",
+        choice("event", "batch"),
+        "event",
+        "process spans when tracing is on: one per event, or one per read batch of events "
+        "that share a producer span (cheaper at high rates; failures still name each event)",
+    ),
+    Option(
         "http_port",
         "--http-port",
         "INGEST_HTTP_PORT",
@@ -268,6 +277,7 @@ class WorkerSettings:
     max_deliveries: int = 5
     consumer_ttl_s: float = 3600.0
     on_missing_group: str = "recreate"
+    trace_spans: str = "event"
     http_port: int = 0
     burst: bool = False
     log_level: str = "INFO"

@@ -44,6 +44,8 @@ class ReceivedSpan:
 
 def _value(v: Any) -> Any:
     which = v.WhichOneof("value")
+    if which == "array_value":
+        return [_value(item) for item in v.array_value.values]
     return getattr(v, which) if which else None
 
 

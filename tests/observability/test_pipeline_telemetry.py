@@ -332,3 +332,39 @@ def test_a_replayed_dead_letter_links_to_the_original_trace(
     assert (sent.trace_id, sent.span_id) in replayed.links
     assert replayed.trace_id != sent.trace_id
     assert replayed.parent_span_id == ""
+
+
+def test_batch_spans_keep_one_trace_from_producer_through_worker_to_the_sink(
+    env, otlp_receiver: OtlpReceiver, client: redis.Redis, tmp_path: Path, workers
+):
+    # Given: 20 events produced in one batch by one process
+    ids = [f"e-{i}" for i in range(20)]
+    produce(env, write_events(tmp_path / "in.jsonl", ids))
+    # When: a worker with --trace-spans batch handles them, 10 to a read
+    log = tmp_path / "worker.log"
+    worker = start_worker(
+        workers,
+        env,
+        log,
+        "--burst",
+        "--trace-spans",
+        "batch",
+        "--batch",
+        "10",
+        "--sink",
+        f"sqlite:///{tmp_path}/s.db",
+    )
+    assert worker.wait(30) == 0, log.read_text()
+    # Then: fewer process spans than events, all children of the producer span, naming every
+    # event once, and the sink writes are their children in the same trace
+    [sent] = wait_spans(otlp_receiver, "ingest.produce", 1)
+    processed = wait_spans(otlp_receiver, PROCESS, 2)
+    assert 2 <= len(processed) < 20
+    assert {s.parent_span_id for s in processed} == {sent.span_id}
+    named = [e for s in processed for e in s.attributes["ingest.event_ids"]]
+    assert sorted(named) == sorted(ids)
+    assert sum(s.attributes["messaging.batch.message_count"] for s in processed) == 20
+    assert {s.attributes["ingest.outcome"] for s in processed} == {"acked"}
+    writes = [s for s in otlp_receiver.spans if s.attributes.get("db.system.name") == "sqlite"]
+    assert {w.parent_span_id for w in writes} <= {s.span_id for s in processed}
+    assert {w.trace_id for w in writes} == {sent.trace_id}
