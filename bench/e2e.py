@@ -132,6 +132,16 @@ def sqlite(ctx: Context) -> dict[str, Any]:
 
 def traced(ctx: Context) -> dict[str, Any]:
     """``e2e-traced``: ``e2e-noop`` with every trace sampled and exported over OTLP/HTTP."""
+    return _traced(ctx, "e2e_traced", [])
+
+
+def traced_batch(ctx: Context) -> dict[str, Any]:
+    """``e2e-traced-batch``: ``e2e-traced`` with ``--trace-spans batch`` (one process span per
+    read batch of entries sharing a producer span)."""
+    return _traced(ctx, "e2e_traced_batch", ["--trace-spans", "batch"])
+
+
+def _traced(ctx: Context, prefix: str, extra: list[str]) -> dict[str, Any]:
     receiver = OtlpReceiver()
     receiver.start()
     env = {
@@ -142,11 +152,11 @@ def traced(ctx: Context) -> dict[str, Any]:
         "OTEL_METRICS_EXPORTER": "none",
     }
     try:
-        figures = run_pipeline(ctx, "e2e_traced", ctx.sizes.events, env=env)
+        figures = run_pipeline(ctx, prefix, ctx.sizes.events, args=[*NOOP, *extra], env=env)
     finally:
         receiver.stop()
-    figures["otlp_trace_requests"] = receiver.requests["/v1/traces"]
-    figures["otlp_trace_bytes"] = receiver.bytes["/v1/traces"]
+    figures[prefix + "_otlp_trace_requests"] = receiver.requests["/v1/traces"]
+    figures[prefix + "_otlp_trace_bytes"] = receiver.bytes["/v1/traces"]
     return figures
 
 

@@ -28,8 +28,9 @@ def _notes(prefix: str, f: dict[str, Any]) -> str:
         parts.append(f"vs adjacent floor {f[prefix + BASELINE]:,}/s")
     if f.get(prefix + "_worker_rss_mb"):
         parts.append(f"worker RSS max {f[prefix + '_worker_rss_mb']:.1f} MB")
-    if prefix == "e2e_traced" and "otlp_trace_requests" in f:
-        parts.append(f"OTLP {f['otlp_trace_requests']} requests, {f['otlp_trace_bytes']:,} B")
+    if prefix + "_otlp_trace_requests" in f:
+        requests, sent = f[prefix + "_otlp_trace_requests"], f[prefix + "_otlp_trace_bytes"]
+        parts.append(f"OTLP {requests} requests, {sent:,} B")
     if prefix == "soak" and "soak_rss_first_mb" in f:
         parts.append(
             f"RSS {f['soak_rss_first_mb']:.1f} MB at {f['soak_checkpoint']:,}, "

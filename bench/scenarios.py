@@ -30,11 +30,12 @@ SCENARIOS: dict[str, Scenario] = {
     "e2e-noop": e2e.noop,
     "e2e-sqlite": e2e.sqlite,
     "e2e-traced": e2e.traced,
+    "e2e-traced-batch": e2e.traced_batch,
     "scale": e2e.scale,
     "latency": e2e.latency,
     "soak": e2e.soak,
     "admission": admission,
 }
 
-RATED = frozenset({"e2e-noop", "e2e-sqlite", "e2e-traced", "scale", "soak"})
+RATED = frozenset({"e2e-noop", "e2e-sqlite", "e2e-traced", "e2e-traced-batch", "scale", "soak"})
 """Scenarios with events/s figures: each runs between two floor runs (see bench.runner)."""

@@ -11,7 +11,17 @@ import pytest
 from tests.conftest import ROOT
 
 TINY = ["--quick", "--json", "--events", "300", "--soak-events", "1000", "--latency-seconds", "0.5"]
-RATES = ["floor", "e2e_noop", "e2e_sqlite", "e2e_traced", "scale_1", "scale_2", "scale_4", "soak"]
+RATES = [
+    "floor",
+    "e2e_noop",
+    "e2e_sqlite",
+    "e2e_traced",
+    "e2e_traced_batch",
+    "scale_1",
+    "scale_2",
+    "scale_4",
+    "soak",
+]
 
 
 @pytest.mark.slow
@@ -40,12 +50,13 @@ def test_quick_run_at_tiny_size_reports_every_figure(subprocess_env):
             assert figures[f"{prefix}_cpu_ratio"] > 0, prefix
             assert figures[f"{prefix}_floor_baseline"] in figures["floor_runs"], prefix
             assert figures[f"{prefix}_acked"] == figures[f"{prefix}_events"], prefix
-    # A floor run first and after each of the five rated scenarios; the best is the floor
-    assert len(figures["floor_runs"]) == 6
+    # A floor run first and after each of the six rated scenarios; the best is the floor
+    assert len(figures["floor_runs"]) == 7
     assert figures["floor_events_per_s"] == max(figures["floor_runs"])
     assert figures["e2e_sqlite_inserted"] == 300
-    assert figures["otlp_trace_requests"] > 0
-    assert figures["otlp_trace_bytes"] > 0
+    assert figures["e2e_traced_otlp_trace_requests"] > 0
+    assert figures["e2e_traced_batch_otlp_trace_requests"] > 0
+    assert figures["e2e_traced_otlp_trace_bytes"] > 0
     assert figures["latency_events"] == 1000
     assert 0 < figures["latency_p50_ms"] <= figures["latency_p99_ms"] <= figures["latency_max_ms"]
     assert figures["soak_rss_first_mb"] > 0
