@@ -75,9 +75,23 @@ def redact_text(text: str) -> str:
 # ---- value parsers: each raises ValueError with a short reason --------------------------------
 
 
+def _whole(text: str) -> int:
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("must be a number") from None
+
+
 def positive_int(text: str) -> int:
     """Parse an integer >= 1 (``_`` separators allowed)."""
-    value = int(text.replace("_", ""))
+    value = _whole(text)
     if value < 1:
         raise ValueError("must be at least 1")
     return value
@@ -85,7 +99,7 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     """Parse an integer >= 0."""
-    value = int(text.replace("_", ""))
+    value = _whole(text)
     if value < 0:
         raise ValueError("must not be negative")
     return value
@@ -93,7 +107,7 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """Parse a finite number > 0."""
-    value = float(text)
+    value = _number(text)
     if not value > 0 or value == float("inf"):
         raise ValueError("must be a positive number")
     return value
@@ -101,7 +115,7 @@ def positive_float(text: str) -> float:
 
 def non_negative_float(text: str) -> float:
     """Parse a finite number >= 0."""
-    value = float(text)
+    value = _number(text)
     if not value >= 0 or value == float("inf"):
         raise ValueError("must be a non-negative number")
     return value

@@ -164,3 +164,18 @@ def test_help_shows_variables_and_no_password() -> None:
         resolve(REDIS_OPTIONS, None, {"INGEST_REDIS_URL": "redis://:pw@h:1/0"})
     )
     assert settings.safe_url == "redis://:***@h:1/0"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("INGEST_CONNECT_TIMEOUT", "soon"), ("INGEST_CONNECT_TIMEOUT", "")]
+)
+def test_non_numbers_get_a_plain_reason(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match="must be a number"):
+        resolve(REDIS_OPTIONS, None, {name: value})
+
+
+def test_non_whole_numbers_get_a_plain_reason() -> None:
+    from ingest.settings import positive_int
+
+    with pytest.raises(ValueError, match="must be a whole number"):
+        positive_int("12.5")
