@@ -62,7 +62,15 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 
 
 def _finish(proc: subprocess.Popen[str], timeout: float = 20) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=timeout)
+    """Wait for ``proc``; on a timeout kill it and fail with the tail of its stderr."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(
+            f"worker still running after {timeout} s; stderr:\n{err[-4000:]}"
+        ) from None
     return proc.returncode, out, err
 
 
@@ -178,7 +186,7 @@ def test_sigterm_mid_run_exits_zero_and_a_second_worker_finishes(
     assert code == 0, err
     assert time.monotonic() - t0 < 5
     second = start_worker(env, redis_url, *handler, "--burst", "--min-idle", "60")
-    code, _, err = _finish(second, 30)
+    code, _, err = _finish(second, 60)
     assert code == 0, err
     assert set(_lines(record)) == {f"e{i}" for i in range(300)}
     assert client.xpending(STREAM, GROUP)["pending"] == 0
