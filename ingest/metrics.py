@@ -9,9 +9,9 @@ one up because ``--http-port`` or ``OTEL_METRICS_EXPORTER`` asked for metrics); 
 registration functions return ``None`` and callers leave their hooks unset.
 
 Gauges about Redis state (backlog, lag, pending, oldest pending age, consumers, stream and
-dead-letter length) need Redis round trips, so they read a :class:`StateHolder` that the
-worker's sampler task refreshes every few seconds (see ``workers.observability``), never Redis
-itself from inside a scrape.
+dead-letter length) need Redis round trips, so they read an
+:class:`ingest.state_gauges.StateHolder` that the worker's sampler thread refreshes every few
+seconds (see ``workers.observability``), never Redis itself from inside a scrape.
 
 Names follow the OpenTelemetry style (dotted, unit separate); exported to Prometheus they
 become ``ingest_worker_acked_total``, ``ingest_worker_handler_duration_seconds`` and so on
@@ -20,17 +20,13 @@ become ``ingest_worker_acked_total``, ``ingest_worker_handler_duration_seconds``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from ingest.telemetry import get_meter
-
-if TYPE_CHECKING:
-    from ingest.groupstate import StreamState
 
 STREAM = "stream"
 GROUP = "group"
@@ -123,6 +119,11 @@ OLDEST_PENDING_AGE = _g(
 CONSUMERS = _g("ingest.group.consumers", "Consumers in the group", "{consumer}")
 STREAM_LENGTH = _g("ingest.stream.length", "Entries in the stream (XLEN)")
 DEAD_LETTER_LENGTH = _g("ingest.stream.dead_letter.length", "Entries in the dead-letter stream")
+SAMPLE_AGE = _g(
+    "ingest.worker.state_sample.age",
+    "Seconds since the stream and group gauges were last sampled successfully",
+    "s",
+)
 
 ALL: tuple[MetricSpec, ...] = tuple(
     v for v in list(globals().values()) if isinstance(v, MetricSpec)
@@ -271,74 +272,3 @@ def register_worker_metrics(
         if hasattr(stats, attribute):
             observe(meter, spec, _reader(stats, attribute), attributes)
     return WorkerInstruments(meter, attributes)
-
-
-class StateHolder:
-    """The latest :class:`~ingest.groupstate.StreamState`, set by a sampler and read by the
-    gauges (``None`` until the first sample: then the gauges report nothing, not zeros)."""
-
-    def __init__(self) -> None:
-        self.state: StreamState | None = None
-
-
-def _group_points(
-    holder: StateHolder, value: Callable[[Any], float | None]
-) -> Callable[[CallbackOptions], Iterable[Observation]]:
-    def callback(_options: CallbackOptions) -> Iterable[Observation]:
-        state = holder.state
-        if state is None:
-            return []
-        points = []
-        for group in state.groups:
-            measured = value(group)
-            if measured is not None:
-                points.append(Observation(measured, {STREAM: state.stream, GROUP: group.name}))
-        return points
-
-    return callback
-
-
-def _stream_points(
-    holder: StateHolder, value: Callable[[Any], float]
-) -> Callable[[CallbackOptions], Iterable[Observation]]:
-    def callback(_options: CallbackOptions) -> Iterable[Observation]:
-        state = holder.state
-        return [] if state is None else [Observation(value(state), {STREAM: state.stream})]
-
-    return callback
-
-
-def _age_s(group: Any) -> float | None:
-    age = group.oldest_pending_age_ms
-    return None if age is None else age / 1000.0
-
-
-GROUP_GAUGES: tuple[tuple[MetricSpec, Callable[[Any], float | None]], ...] = (
-    (BACKLOG, lambda g: g.backlog),
-    (LAG, lambda g: g.undelivered),
-    (PENDING, lambda g: g.pending),
-    (OLDEST_PENDING_AGE, _age_s),
-    (CONSUMERS, lambda g: g.consumer_count),
-)
-
-
-def register_state_gauges(
-    holder: StateHolder, *, meter_provider: metrics.MeterProvider | None = None
-) -> bool:
-    """Observe the sampled stream/group state in ``holder``; ``False`` (nothing registered)
-    when no meter provider is active."""
-    if not meter_active(meter_provider):
-        return False
-    meter = get_meter(meter_provider)
-    for spec, value in GROUP_GAUGES:
-        meter.create_observable_gauge(
-            spec.name, [_group_points(holder, value)], spec.unit, spec.description
-        )
-    for spec, read in (
-        (STREAM_LENGTH, lambda s: s.length),
-        (DEAD_LETTER_LENGTH, lambda s: s.dead_letter_length),
-    ):
-        meter.create_observable_gauge(
-            spec.name, [_stream_points(holder, read)], spec.unit, spec.description
-        )
-    return True

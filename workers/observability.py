@@ -9,7 +9,9 @@ are observable instruments reading ``runner.stats`` when collected; the histogra
 ``runner.hooks`` only when metrics are on. Redis-derived gauges (backlog, lag, pending, oldest
 pending age, consumers, stream and dead-letter lengths) come from a daemon thread that reads
 the stream's state every ``sample_interval_s`` seconds (default 5) with its own small client,
-so neither a scrape nor the sampler touches the worker's event loop or connection pool.
+so neither a scrape nor the sampler touches the worker's event loop or connection pool. After a
+failed sample, or once the last good one is older than :func:`stale_after_s`, those gauges
+report nothing; ``ingest_worker_state_sample_age_seconds`` says how old the last good one is.
 
 Probes:
 
@@ -33,7 +35,7 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics.export import MetricReader
 from prometheus_client import CollectorRegistry
 
-from ingest import metrics
+from ingest import metrics, state_gauges
 from ingest.connection import CONNECTION_ERRORS
 from ingest.errors import ConfigError
 from ingest.groupstate import read_state
@@ -47,6 +49,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S = 5.0
+SAMPLE_TIMEOUT_S = 2.0
+"""Socket and connect timeout of the sampler's client, seconds."""
+
+
+def stale_after_s(interval_s: float) -> float:
+    """Age at which a state sample is no longer served: two sampling intervals plus the time
+    one sample may take (:data:`SAMPLE_TIMEOUT_S`), seconds (12 s at the default 5 s)."""
+    return 2 * interval_s + SAMPLE_TIMEOUT_S
 
 
 def metric_readers(settings: WorkerSettings) -> tuple[list[MetricReader], CollectorRegistry | None]:
@@ -62,15 +72,19 @@ def metric_readers(settings: WorkerSettings) -> tuple[list[MetricReader], Collec
 
 
 class StateSampler:
-    """Refreshes a :class:`~ingest.metrics.StateHolder` every ``interval_s`` in a daemon
-    thread (XINFO and friends through :func:`ingest.groupstate.read_state`)."""
+    """Refreshes a :class:`~ingest.state_gauges.StateHolder` every ``interval_s`` in a daemon
+    thread (XINFO and friends through :func:`ingest.groupstate.read_state`).
+
+    A failed sample (Redis unreachable, any error) marks the holder failed, so the group and
+    stream gauges report nothing until a sample succeeds again.
+    """
 
     def __init__(
         self,
         redis_settings: RedisSettings,
         stream: str,
         group: str,
-        holder: metrics.StateHolder,
+        holder: state_gauges.StateHolder,
         interval_s: float = SAMPLE_INTERVAL_S,
     ) -> None:
         self.holder = holder
@@ -78,22 +92,24 @@ class StateSampler:
         self._client = redis.Redis.from_url(
             redis_settings.redis_url,
             decode_responses=True,
-            socket_timeout=2.0,
-            socket_connect_timeout=2.0,
+            socket_timeout=SAMPLE_TIMEOUT_S,
+            socket_connect_timeout=SAMPLE_TIMEOUT_S,
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="state-sampler", daemon=True)
 
     def sample_once(self) -> None:
-        """Read the state now; on a Redis error keep the last sample and log (rate-limited)."""
+        """Read the state now; on an error mark the holder failed and log (rate-limited)."""
         try:
-            self.holder.state = read_state(
-                self._client, self._stream, groups=(self._group,), consumers=False
-            )
+            state = read_state(self._client, self._stream, groups=(self._group,), consumers=False)
         except CONNECTION_ERRORS as exc:
+            self.holder.failed()
             log.warning("sampling %s: Redis unreachable (%s)", self._stream, type(exc).__name__)
         except Exception:  # metrics must never take the worker down
+            self.holder.failed()
             log.warning("sampling %s failed", self._stream, exc_info=True)
+        else:
+            self.holder.update(state)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -181,8 +197,10 @@ class WorkerObservability:
         if instruments is not None:
             runner.hooks.handler_duration = instruments.handler_duration
             runner.hooks.end_to_end = instruments.end_to_end
-            holder = metrics.StateHolder()
-            metrics.register_state_gauges(holder, meter_provider=provider)
+            holder = state_gauges.StateHolder(
+                stream=s.stream, group=s.group, max_age_s=stale_after_s(self.sample_interval_s)
+            )
+            state_gauges.register_state_gauges(holder, meter_provider=provider)
             self.sampler = StateSampler(s.redis, s.stream, s.group, holder, self.sample_interval_s)
             self.sampler.start()
         if s.http_port:

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest import metrics as m
+from ingest import state_gauges as sg
 from ingest.groupstate import GroupState, StreamState
 from ingest.streams import EntryId
 
@@ -53,6 +54,17 @@ def _points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, obje
                         value = (point.count, point.sum)  # type: ignore[union-attr]
                     out.setdefault(metric.name, []).append((dict(point.attributes or {}), value))
     return out
+
+
+LABELS = {"stream": "s", "group": "workers"}
+
+
+@dataclass
+class FakeClock:
+    now: float = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def _state(lag: int | None = 4, undelivered: int = 4) -> StreamState:
@@ -141,25 +153,75 @@ def test_nothing_is_registered_without_an_sdk_meter_provider():
     assert not m.meter_active()
     assert m.register_worker_metrics(FakeWorkerStats(), stream="s", group="g") is None
     assert m.register_producer_metrics(FakeProducerStats(), stream="s") is None
-    assert m.register_state_gauges(m.StateHolder()) is False
+    assert sg.register_state_gauges(sg.StateHolder()) is False
 
 
 def test_state_gauges_report_nothing_before_the_first_sample_then_the_sample():
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
-    holder = m.StateHolder()
-    assert m.register_state_gauges(holder, meter_provider=provider)
-    assert _points(reader) == {}
-    holder.state = _state(lag=None, undelivered=6)
+    clock = FakeClock()
+    holder = sg.StateHolder(stream="s", group="workers", clock=clock)
+    assert sg.register_state_gauges(holder, meter_provider=provider)
+    clock.now += 3
+    assert _points(reader) == {"ingest.worker.state_sample.age": [(LABELS, 3.0)]}
+    holder.update(_state(lag=None, undelivered=6))
     points = _points(reader)
-    labels = {"stream": "s", "group": "workers"}
-    assert points["ingest.group.backlog"] == [(labels, 9)]
-    assert points["ingest.group.lag"] == [(labels, 6)]  # counted, not Redis' nil as 0
-    assert points["ingest.group.pending"] == [(labels, 3)]
-    assert points["ingest.group.oldest_pending_age"] == [(labels, 1.5)]
-    assert points["ingest.group.consumers"] == [(labels, 2)]
+    assert points["ingest.group.backlog"] == [(LABELS, 9)]
+    assert points["ingest.group.lag"] == [(LABELS, 6)]  # counted, not Redis' nil as 0
+    assert points["ingest.group.pending"] == [(LABELS, 3)]
+    assert points["ingest.group.oldest_pending_age"] == [(LABELS, 1.5)]
+    assert points["ingest.group.consumers"] == [(LABELS, 2)]
     assert points["ingest.stream.length"] == [({"stream": "s"}, 9)]
     assert points["ingest.stream.dead_letter.length"] == [({"stream": "s"}, 1)]
+    assert points["ingest.worker.state_sample.age"] == [(LABELS, 0.0)]
+
+
+SAMPLED = {
+    "ingest.group.backlog",
+    "ingest.group.lag",
+    "ingest.group.pending",
+    "ingest.group.oldest_pending_age",
+    "ingest.group.consumers",
+    "ingest.stream.length",
+    "ingest.stream.dead_letter.length",
+}
+
+
+def test_a_sample_older_than_max_age_is_not_served_but_its_age_is():
+    # Given: a holder that serves samples up to 12 s old, sampled once
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    clock = FakeClock()
+    holder = sg.StateHolder(stream="s", group="workers", max_age_s=12, clock=clock)
+    sg.register_state_gauges(holder, meter_provider=provider)
+    holder.update(_state())
+    # When: 12 s pass, the sample is still served
+    clock.now += 12
+    assert set(_points(reader)) >= SAMPLED
+    # When: 12.5 s pass without a new sample
+    clock.now += 0.5
+    points = _points(reader)
+    # Then: no group or stream figure, only the age of the last good sample
+    assert set(points) == {"ingest.worker.state_sample.age"}
+    assert points["ingest.worker.state_sample.age"] == [(LABELS, 12.5)]
+    # And: a new sample is served again
+    holder.update(_state())
+    assert set(_points(reader)) >= SAMPLED
+
+
+def test_a_failed_sample_withdraws_the_gauges_at_once():
+    clock = FakeClock()
+    holder = sg.StateHolder(max_age_s=12, clock=clock)
+    first = _state()
+    holder.update(first)
+    clock.now += 1
+    holder.failed()
+    assert holder.current() is None
+    assert holder.state is first  # kept for inspection, not served
+    assert holder.age_s() == 1.0
+    holder.update(_state())
+    assert holder.current() is not None
+    assert holder.age_s() == 0.0
 
 
 def test_prometheus_names_follow_conventions_and_match_the_exporter():
@@ -175,9 +237,9 @@ def test_prometheus_names_follow_conventions_and_match_the_exporter():
     worker.handler_duration(0.01, 1)
     worker.end_to_end([0.01])
     producer.blocked(1.0)
-    holder = m.StateHolder()
-    holder.state = _state()
-    m.register_state_gauges(holder, meter_provider=provider)
+    holder = sg.StateHolder()
+    holder.update(_state())
+    sg.register_state_gauges(holder, meter_provider=provider)
     # When: scraped and parsed with Prometheus' own text parser
     text = generate_latest(registry).decode()
     samples = {s.name for f in text_string_to_metric_families(text) for s in f.samples}

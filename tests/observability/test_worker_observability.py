@@ -15,8 +15,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest.metrics import StateHolder
 from ingest.settings import RedisSettings
+from ingest.state_gauges import StateHolder
 from tests.helpers import wait_for
 from workers.observability import StateSampler, WorkerObservability, live_check, ready_check
 from workers.settings import WorkerSettings
@@ -62,22 +62,84 @@ def test_readyz_waits_for_the_group_join():
     assert check() == (True, "connected")
 
 
-def test_sampler_keeps_the_last_state_when_redis_goes_away(make_redis_server):
+def test_sampler_withdraws_the_state_while_redis_is_away(make_redis_server):
+    # Given: a sampler that has sampled a stream once
     server = make_redis_server()
     client = redis.Redis.from_url(server.url, decode_responses=True)
     client.xadd("s", {"f": "v"})
     client.xgroup_create("s", "g", id="0")
     client.close()
-    holder = StateHolder()
+    holder = StateHolder(max_age_s=60)
     sampler = StateSampler(RedisSettings(redis_url=server.url), "s", "g", holder, 60)
-    sampler.sample_once()
-    assert holder.state is not None
-    assert holder.state.group("g") is not None
-    first = holder.state
-    server.stop()
-    sampler.sample_once()  # logs a warning, keeps the sample
-    assert holder.state is first
-    sampler.stop()
+    try:
+        sampler.sample_once()
+        first = holder.current()
+        assert first is not None
+        assert first.group("g") is not None
+        # When: Redis goes away and the next sample fails
+        server.stop()
+        sampler.sample_once()  # logs a warning
+        # Then: nothing is served (the last good sample is kept only for inspection)
+        assert holder.current() is None
+        assert holder.state is first
+        # When: Redis is back (empty: this server keeps no AOF)
+        server.start()
+        sampler.sample_once()
+        # Then: a fresh sample is served again
+        again = holder.current()
+        assert again is not None
+        assert again is not first
+        assert again.exists is False
+    finally:
+        sampler.stop()
+
+
+def _scrape(port: int) -> dict[str, float]:
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        text = reply.read().decode()
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def test_metrics_endpoint_drops_the_state_gauges_during_an_outage(make_redis_server):
+    # Given: a worker's /metrics with a sampled group on a private server
+    server = make_redis_server()
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    client.xadd("ingest:events", {"n": "1"})
+    client.xgroup_create("ingest:events", "workers", id="0")
+    client.close()
+    registry = CollectorRegistry()
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+    port = free_port()
+    settings = WorkerSettings(redis=RedisSettings(redis_url=server.url), http_port=port)
+    runner: Any = FakeRunner()
+    observability = WorkerObservability(
+        settings, runner, registry, sample_interval_s=0.05, meter_provider=provider
+    )
+    observability.start()
+    try:
+        wait_for(lambda: "ingest_group_backlog" in _scrape(port), 5, what="first sample")
+        # When: Redis stops
+        server.stop()
+
+        # Then: the group and stream gauges disappear, the sample age stays and grows
+        def withdrawn() -> dict[str, float] | None:
+            values = _scrape(port)
+            return None if "ingest_group_backlog" in values else values
+
+        values = wait_for(withdrawn, 10, what="gauges withdrawn")
+        assert values is not None
+        assert "ingest_stream_length" not in values
+        assert "ingest_group_lag" not in values
+        age = values["ingest_worker_state_sample_age_seconds"]
+        wait_for(
+            lambda: _scrape(port)["ingest_worker_state_sample_age_seconds"] > age,
+            5,
+            what="age growing",
+        )
+    finally:
+        observability.close()
+        provider.shutdown()
 
 
 def free_port() -> int:
