@@ -114,7 +114,10 @@ BACKLOG = _g("ingest.group.backlog", "Entries the group has not acknowledged (la
 LAG = _g("ingest.group.lag", "Entries not yet delivered to the group")
 PENDING = _g("ingest.group.pending", "Entries delivered and not acknowledged (PEL size)")
 OLDEST_PENDING_AGE = _g(
-    "ingest.group.oldest_pending_age", "Age of the oldest pending entry (from its ID)", "s"
+    "ingest.group.oldest_pending_age",
+    "Time since the oldest pending entry was added to the stream (from its entry ID, not its "
+    "last delivery: backlog wait included)",
+    "s",
 )
 CONSUMERS = _g("ingest.group.consumers", "Consumers in the group", "{consumer}")
 STREAM_LENGTH = _g("ingest.stream.length", "Entries in the stream (XLEN)")
