@@ -41,13 +41,7 @@ from ingest.admission import AdmissionUnavailable
 from ingest.connection import sync_client, wait_until_reachable
 from ingest.errors import BackpressureTimeout, ConfigError, EventTooLarge, RedisUnavailable
 from ingest.producer import Producer, ProducerStopped
-from ingest.settings import (
-    PRODUCER_OPTIONS,
-    REDIS_OPTIONS,
-    STREAM_OPTIONS,
-    ProducerSettings,
-    add_options,
-)
+from ingest.settings import PRODUCER_CLI_OPTIONS, ProducerSettings, add_options
 from ingest.sources import InputError, Numbered, Reject, read_file, synthetic
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_BACKPRESSURE = 0, 1, 2, 3, 4
@@ -69,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_options(parser, (*REDIS_OPTIONS, *STREAM_OPTIONS, *PRODUCER_OPTIONS))
+    add_options(parser, PRODUCER_CLI_OPTIONS)
     return parser
 
 

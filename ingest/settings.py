@@ -337,10 +337,12 @@ REDIS_OPTIONS: tuple[Option, ...] = (
     ),
 )
 
-STREAM_OPTIONS: tuple[Option, ...] = (
-    Option("stream", "--stream", "INGEST_STREAM", text, "ingest:events", "stream key"),
-    Option("group", "--group", "INGEST_GROUP", text, "workers", "consumer group name"),
-)
+STREAM_OPTION = Option("stream", "--stream", "INGEST_STREAM", text, "ingest:events", "stream key")
+GROUP_OPTION = Option("group", "--group", "INGEST_GROUP", text, "workers", "consumer group name")
+
+STREAM_OPTIONS: tuple[Option, ...] = (STREAM_OPTION, GROUP_OPTION)
+"""The stream and its consumer group: read by the worker and ``python -m workers.dlq``. The
+producer reads only :data:`STREAM_OPTION` (admission counts every group on the stream)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +440,9 @@ PRODUCER_OPTIONS: tuple[Option, ...] = (
 )
 # fmt: on
 
+PRODUCER_CLI_OPTIONS: tuple[Option, ...] = (*REDIS_OPTIONS, STREAM_OPTION, *PRODUCER_OPTIONS)
+"""Everything ``python -m ingest.produce`` reads; no ``--group``: admission does not use one."""
+
 
 @dataclass(frozen=True, slots=True)
 class ProducerSettings:
@@ -446,8 +451,9 @@ class ProducerSettings:
     Attributes:
         redis: how to reach Redis.
         stream: stream key (``INGEST_STREAM``, default ``ingest:events``).
-        group: the consumer group the demo's workers use (``INGEST_GROUP``); admission looks at
-            every group on the stream, this one is only named in messages.
+        group: not read by the producer: admission counts every group on the stream and the
+            largest backlog counts, so neither ``--group`` nor ``INGEST_GROUP`` is an option of
+            the producer. Kept so library callers that pass it keep working.
         maxlen: length cap of the stream, entries; XLEN never exceeds it (default 1,000,000).
         high_water: backlog at which producing pauses, entries (default 800,000).
         low_water: backlog at or below which producing resumes, entries (default
@@ -534,8 +540,8 @@ class ProducerSettings:
         Raises:
             ConfigError: a value that does not parse, or an impossible combination.
         """
-        values = resolve((*REDIS_OPTIONS, *STREAM_OPTIONS, *PRODUCER_OPTIONS), args, environ)
+        values = resolve(PRODUCER_CLI_OPTIONS, args, environ)
         return cls(
             redis=RedisSettings.from_values(values),
-            **{o.dest: values[o.dest] for o in (*STREAM_OPTIONS, *PRODUCER_OPTIONS)},
+            **{o.dest: values[o.dest] for o in (STREAM_OPTION, *PRODUCER_OPTIONS)},
         )

@@ -5,18 +5,31 @@
     python scripts/settings_table.py --write FILE  # replace FILE's table in place
 
 In FILE the table sits between the lines ``<!-- settings-table:begin -->`` and
-``<!-- settings-table:end -->``. The options come from ``ingest.settings`` (Redis, stream,
-producer) and ``workers.settings`` (worker), so the table cannot drift from the code.
+``<!-- settings-table:end -->``. Each command's options come from its own tables, imported
+read-only: the producer's (``ingest.settings.PRODUCER_CLI_OPTIONS``), the worker's
+(``workers.settings.WORKER_OPTIONS``), ``python -m ingest.stats`` (``ingest.stats.OPTIONS``)
+and ``python -m workers.dlq`` (its parser, ``workers.dlq_args.build_parser``: the Redis and
+stream options, the producer's admission options and its own argparse-only flags). So the table
+cannot drift from the code; the "Read by" column lists the commands that take each option.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.settings import PRODUCER_OPTIONS, REDIS_OPTIONS, STREAM_OPTIONS, Option, redact_url
+from ingest.settings import (
+    PRODUCER_CLI_OPTIONS,
+    REDIS_OPTIONS,
+    STREAM_OPTIONS,
+    Option,
+    redact_url,
+)
+from ingest.stats import OPTIONS as STATS_CLI_OPTIONS
+from workers.dlq_args import REPLAY_OPTIONS, build_parser
 from workers.settings import WORKER_OPTIONS
 
 BEGIN = "<!-- settings-table:begin -->"
@@ -25,6 +38,20 @@ HEADER = (
     "| Flag | Variable | Default | Unit | Read by | Meaning |",
     "| --- | --- | --- | --- | --- | --- |",
 )
+DLQ_OPTION_TABLES: tuple[Option, ...] = (*REDIS_OPTIONS, *STREAM_OPTIONS, *REPLAY_OPTIONS)
+"""The Option tables ``workers.dlq_args`` adds to its parser (which of them it really takes
+is read from the parser)."""
+
+EXTRA_VARIABLES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "INGEST_HEALTHCHECK_HOST",
+        "`127.0.0.1`",
+        "healthcheck",
+        "host the container HEALTHCHECK (deploy/docker/healthcheck.py) probes for /livez; the "
+        "port is INGEST_HTTP_PORT",
+    ),
+)
+"""Variables read outside the Option tables: (variable, default, read by, meaning)."""
 
 
 def format_default(option: Option) -> str:
@@ -51,36 +78,98 @@ def _prose(text: str) -> str:
     return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
-def rows() -> list[str]:
-    """One Markdown row per setting: shared ones first, then producer, then worker.
+def _dlq_flags() -> dict[str, list[tuple[str, argparse.Action]]]:
+    """Long flag -> [(command, action)] of ``python -m workers.dlq``: ``dlq`` for the options
+    taken before the sub-command, ``dlq <sub-command>`` for a sub-command's own."""
+    parser = build_parser()
+    found: dict[str, list[tuple[str, argparse.Action]]] = {}
+    top = {flag for action in parser._actions for flag in action.option_strings}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                for inner in sub._actions:
+                    for flag in inner.option_strings:
+                        if flag.startswith("--") and flag not in top and flag != "--help":
+                            found.setdefault(flag, []).append((f"dlq {name}", inner))
+        for flag in action.option_strings:
+            if flag.startswith("--") and flag != "--help":
+                found.setdefault(flag, []).append(("dlq", action))
+    return found
 
-    A setting both sides declare (same flag and variable) is one row read by "both".
-    """
-    producer = {(o.flag, o.env) for o in (*REDIS_OPTIONS, *STREAM_OPTIONS, *PRODUCER_OPTIONS)}
-    worker = {(o.flag, o.env) for o in (*REDIS_OPTIONS, *STREAM_OPTIONS, *WORKER_OPTIONS)}
-    ordered: Iterable[Option] = (
-        *REDIS_OPTIONS,
-        *STREAM_OPTIONS,
-        *PRODUCER_OPTIONS,
-        *WORKER_OPTIONS,
-    )
-    seen: set[tuple[str | None, str | None]] = set()
-    lines = []
-    for option in ordered:
-        key = (option.flag, option.env)
-        if key in seen:
+
+def readers() -> dict[str, tuple[Option, ...]]:
+    """Command -> the Option-table options it reads (flag and variable)."""
+    dlq = _dlq_flags()
+    return {
+        "producer": PRODUCER_CLI_OPTIONS,
+        "worker": WORKER_OPTIONS,
+        "stats": STATS_CLI_OPTIONS,
+        "dlq": tuple(o for o in DLQ_OPTION_TABLES if o.flag in dlq),
+    }
+
+
+@dataclass
+class _Row:
+    flag: str | None
+    env: str | None
+    default: str
+    unit: str
+    meaning: str
+    read_by: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        flag = f"`{self.flag}`" if self.flag else "-"
+        env = f"`{self.env}`" if self.env else "-"
+        cells = (flag, env, self.default, self.unit, ", ".join(self.read_by), self.meaning)
+        return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
+
+
+def _option_rows() -> Iterator[_Row]:
+    rows: dict[tuple[str | None, str | None], _Row] = {}
+    # The shared Redis and stream options first, in their own order.
+    commands = [("", (*REDIS_OPTIONS, *STREAM_OPTIONS)), *readers().items()]
+    for command, options in commands:
+        for option in options:
+            key = (option.flag, option.env)
+            if key not in rows:  # the first command's help text (the producer's maxlen)
+                unit = option.unit or "-"
+                meaning = _prose(option.help)
+                rows[key] = _Row(option.flag, option.env, format_default(option), unit, meaning)
+            if command and command not in rows[key].read_by:
+                rows[key].read_by.append(command)
+    yield from rows.values()
+
+
+def _dlq_only_rows() -> Iterator[_Row]:
+    known = {o.flag for o in DLQ_OPTION_TABLES}
+    for flag, uses in _dlq_flags().items():
+        if flag in known:
             continue
-        seen.add(key)
-        reader = (
-            "both"
-            if key in producer and key in worker
-            else ("producer" if key in producer else "worker")
-        )
-        flag = f"`{option.flag}`" if option.flag else "-"
-        env = f"`{option.env}`" if option.env else "-"
-        unit = option.unit or "-"
-        cells = (flag, env, format_default(option), unit, reader, _prose(option.help))
-        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+        by_meaning: dict[str, list[tuple[str, argparse.Action]]] = {}
+        for command, action in uses:  # `--all` means one thing to replay, another to purge
+            by_meaning.setdefault(action.help or "", []).append((command, action))
+        for meaning, same in by_meaning.items():
+            default = _dlq_default(same[0][1])
+            read_by = [command for command, _ in same]
+            yield _Row(flag, None, default, "-", _prose(meaning), read_by)
+
+
+def _dlq_default(action: argparse.Action) -> str:
+    default = action.default
+    if isinstance(action, argparse._StoreTrueAction):
+        return "off"
+    if default is None or default == argparse.SUPPRESS:
+        return "-"
+    return f"{default:,}" if isinstance(default, int) else str(default)
+
+
+def rows() -> list[str]:
+    """One Markdown row per setting: each option once (the commands reading it in "Read by":
+    producer, worker, stats, dlq), then ``python -m workers.dlq``'s own flags, then variables
+    read outside the Option tables."""
+    lines = [row.markdown() for row in (*_option_rows(), *_dlq_only_rows())]
+    for variable, default, reader, meaning in EXTRA_VARIABLES:
+        lines.append(_Row(None, variable, default, "-", meaning, [reader]).markdown())
     return lines
 
 

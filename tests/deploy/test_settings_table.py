@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import re
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 from tests.deploy import manifests as m
@@ -30,10 +33,55 @@ def test_table_has_a_row_for_every_variable_and_flag(subprocess_env: dict[str, s
     flags = {option.flag for option in m.ALL_OPTIONS if option.flag}
     for flag in flags:
         assert any(line.startswith(f"| `{flag}` |") for line in lines), flag
-    assert "| `--maxlen` | `INGEST_MAXLEN` | 1,000,000 | entries | producer |" in result.stdout
+    assert (
+        "| `--maxlen` | `INGEST_MAXLEN` | 1,000,000 | entries | producer, stats, dlq |"
+        in result.stdout
+    )
     assert "| `--shutdown-timeout` | `INGEST_SHUTDOWN_TIMEOUT` | 25 | s | worker |" in (
         result.stdout
     )
+
+
+def _row(stdout: str, variable: str) -> list[str]:
+    line = next(line for line in stdout.splitlines() if f"| `{variable}` |" in line)
+    return [cell.strip() for cell in line.strip("|").split(" | ")]
+
+
+def test_read_by_names_each_command(subprocess_env: dict[str, str]) -> None:
+    stdout = _run(env=subprocess_env).stdout
+
+    assert _row(stdout, "INGEST_REDIS_URL")[4] == "producer, worker, stats, dlq"
+    assert _row(stdout, "INGEST_GROUP")[4] == "worker, dlq"  # not the producer's
+    assert _row(stdout, "INGEST_STATS_INTERVAL")[4] == "stats"
+    assert _row(stdout, "INGEST_HIGH_WATER")[4] == "producer, dlq"
+    assert _row(stdout, "INGEST_LOG_FORMAT")[4] == "producer, worker, stats"
+    assert "| `--older-than` | - | - | - | dlq purge |" in stdout
+
+
+CODE_DIRS = ("ingest", "workers")
+VARIABLE = re.compile(r"\bINGEST_[A-Z0-9]+(?:_[A-Z0-9]+)*\b")
+
+
+def variables_in_code() -> set[str]:
+    """``INGEST_*`` names inside string literals (messages, docstrings, Option tables) of the
+    packages; identifiers such as ``telemetry.INGEST_EVENT_ID`` are not variables."""
+    found: set[str] = set()
+    for directory in CODE_DIRS:
+        for path in sorted((m.ROOT / directory).rglob("*.py")):
+            tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+            for token in tokens:
+                if token.type == tokenize.STRING:
+                    found.update(VARIABLE.findall(token.string))
+    return found
+
+
+def test_every_variable_the_code_names_is_in_the_table(subprocess_env: dict[str, str]) -> None:
+    stdout = _run(env=subprocess_env).stdout
+    variables = variables_in_code()
+
+    assert {"INGEST_STATS_INTERVAL", "INGEST_LOG_FORMAT", "INGEST_REDIS_URL"} <= variables
+    missing = sorted(v for v in variables if f"| `{v}` |" not in stdout)
+    assert missing == []
 
 
 def test_write_then_check_round_trip(subprocess_env: dict[str, str], tmp_path: Path) -> None:

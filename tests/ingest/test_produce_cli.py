@@ -17,7 +17,7 @@ import redis
 
 from ingest.backlog import read_backlog
 from ingest.keys import StreamKeys
-from ingest.produce import main
+from ingest.produce import build_parser, main
 from ingest.streams import parse_entries
 from tests.helpers import wait_for
 from tests.ingest.consumers import AckingConsumer
@@ -90,6 +90,13 @@ def test_bad_setting_exits_2_naming_it(capsys):
     code = main(["--synthetic", "5"], {"INGEST_HIGH_WATER": "2000", "INGEST_MAXLEN": "1000"})
     assert code == 2
     assert "--high-water / INGEST_HIGH_WATER = 2000" in capsys.readouterr().err
+
+
+def test_group_is_not_a_producer_option(capsys):
+    code = main(["--synthetic", "5", "--group", "g"], {})
+    assert code == 2
+    assert "unrecognized arguments: --group g" in capsys.readouterr().err
+    assert "--group" not in build_parser().format_help()
 
 
 def test_backpressure_timeout_exits_4_and_what_it_reported_is_in_the_stream(

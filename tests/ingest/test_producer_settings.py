@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.errors import ConfigError
-from ingest.settings import ProducerSettings
+from ingest.settings import PRODUCER_CLI_OPTIONS, ProducerSettings
 
 
 def test_defaults_follow_the_issue():
@@ -23,7 +23,15 @@ def test_defaults_follow_the_issue():
     assert settings.no_group == "block"
     assert settings.allow_eviction is False
     assert settings.redis.redis_url == "redis://localhost:6379/0"
-    assert (settings.stream, settings.group) == ("ingest:events", "workers")
+    assert settings.stream == "ingest:events"
+
+
+def test_the_producer_has_no_group_option():
+    # Admission counts every group on the stream: a group setting would have no effect.
+    settings = ProducerSettings.from_sources(None, {"INGEST_GROUP": "elsewhere"})
+    assert settings.group == "workers"  # the variable is not read
+    assert "--group" not in {o.flag for o in PRODUCER_CLI_OPTIONS}
+    assert "INGEST_GROUP" not in {o.env for o in PRODUCER_CLI_OPTIONS}
 
 
 def test_low_water_defaults_to_80_percent_of_high_water():
