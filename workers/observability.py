@@ -19,8 +19,10 @@ Probes:
   reachable (a wedged loop); it stays OK while the worker is starting, while Redis is down
   (restarting the process would not help: readiness reports that) and while the read loop
   waits for room because handlers are saturated.
-* ``/readyz`` needs the worker to have joined its group, and asks Redis directly (PING and
-  XINFO GROUPS, 1 s timeouts) that it is reachable and the group exists.
+* ``/readyz`` needs the worker to have joined its group, asks Redis directly (PING and
+  XINFO GROUPS, 1 s timeouts) that it is reachable and the group exists, and then needs the
+  worker's own last Redis command to have succeeded (after an outage its loops reconnect
+  through a backoff of up to a few seconds).
 """
 
 from __future__ import annotations
@@ -139,12 +141,22 @@ def live_check(runner: Runner, max_age_s: float) -> Check:
 
 
 def ready_check(runner: Runner, redis_check: Check) -> Check:
-    """The ``/readyz`` probe: joined, then ``redis_check`` (Redis reachable, group exists)."""
+    """The ``/readyz`` probe: joined, then ``redis_check`` (Redis reachable, group exists),
+    then the worker's own loops reconnected (``health.connected``).
+
+    The last step matters after an outage: Redis answers the probe's PING at once while the
+    read loop may still sleep in its backoff for a few seconds; the worker is ready again only
+    once one of its own Redis commands has succeeded.
+    """
+    health = runner.health
 
     def check() -> tuple[bool, str]:
-        if not runner.health.joined:
+        if not health.joined:
             return False, "starting: not yet joined the consumer group"
-        return redis_check()
+        ok, detail = redis_check()
+        if ok and not health.connected:
+            return False, "redis reachable; worker loops reconnecting (backoff)"
+        return ok, detail
 
     return check
 

@@ -57,9 +57,27 @@ def test_livez_from_health():
 def test_readyz_waits_for_the_group_join():
     runner = FakeRunner()
     check = ready_check(runner, lambda: (True, "connected"))  # type: ignore[arg-type]
-    assert check()[0] is False
-    runner.health.joined = True
+    assert check() == (False, "starting: not yet joined the consumer group")
+    runner.health.joined = runner.health.connected = True
     assert check() == (True, "connected")
+
+
+def test_readyz_waits_for_the_loops_to_reconnect_after_an_outage():
+    # Given: a joined worker whose loops saw a connection error
+    runner = FakeRunner()
+    runner.health.joined = True
+    runner.health.connected = False
+    redis_answer = [(False, "redis redis://localhost:6379/0 unreachable: ConnectionError")]
+    check = ready_check(runner, lambda: redis_answer[0])  # type: ignore[arg-type]
+    # Then: while Redis is down, the probe's own answer is reported
+    assert check() == redis_answer[0]
+    # When: Redis answers the probe again but the loops are still in backoff
+    redis_answer[0] = (True, "connected; group 'workers' exists")
+    # Then: not ready yet
+    assert check() == (False, "redis reachable; worker loops reconnecting (backoff)")
+    # When: a loop's command succeeds
+    runner.health.connected = True
+    assert check() == (True, "connected; group 'workers' exists")
 
 
 def test_sampler_withdraws_the_state_while_redis_is_away(make_redis_server):
