@@ -99,7 +99,9 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = record.exc_text
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
-        return redact_text(json.dumps(out, default=str, ensure_ascii=False))
+        # Compact, as the README shows it: a few percent fewer bytes on every line.
+        line = json.dumps(out, default=str, ensure_ascii=False, separators=(",", ":"))
+        return redact_text(line)
 
 
 class TextFormatter(logging.Formatter):

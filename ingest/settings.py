@@ -262,7 +262,11 @@ def _default_text(option: Option) -> str:
     # No default (None) says nothing: the help text explains what happens without a value.
     if option.default is None:
         return ""
-    shown = redact_url(str(option.default)) if option.secret else option.default
+    shown: object = option.default
+    if option.is_flag or isinstance(shown, bool):  # as the README's table says it
+        shown = "on" if shown else "off"
+    elif option.secret:
+        shown = redact_url(str(shown))
     return f"; default {shown}"
 
 

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from ingest.errors import ConfigError
-from ingest.settings import PRODUCER_CLI_OPTIONS, ProducerSettings
+from ingest.produce import build_parser
+from ingest.settings import (
+    PRODUCER_CLI_OPTIONS,
+    Option,
+    ProducerSettings,
+    add_options,
+    boolean,
+    positive_int,
+)
 
 
 def test_defaults_follow_the_issue():
@@ -101,3 +111,31 @@ def test_log_level_option_declares_its_variable():
 
     option = next(o for o in PRODUCER_OPTIONS if o.dest == "log_level")
     assert option.env == "INGEST_LOG_LEVEL"
+
+
+def test_help_shows_boolean_defaults_as_off_and_on_like_the_readme():
+    parser = argparse.ArgumentParser(formatter_class=_OneLine)
+    add_options(
+        parser,
+        (
+            Option("a", "--allow", "X_ALLOW", boolean, False, "allow it", is_flag=True),
+            Option("b", "--keep", None, boolean, True, "keep it"),
+            Option("n", "--count", None, positive_int, 3, "how many"),
+        ),
+    )
+    text = parser.format_help()
+    assert "allow it; default off [env X_ALLOW]" in text
+    assert "keep it; default on" in text
+    assert "how many; default 3" in text
+    assert "False" not in text
+    assert "True" not in text
+
+
+def test_producer_help_says_off_for_allow_eviction():
+    text = build_parser().format_help()
+    assert "default off [env INGEST_ALLOW_EVICTION]" in " ".join(text.split())
+
+
+class _OneLine(argparse.HelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=500)

@@ -47,6 +47,16 @@ def test_json_record_carries_event_id_entry_id_and_trace_ids():
     assert str(record["ts"]).endswith("Z")
 
 
+def test_json_lines_are_compact_as_the_readme_shows_them():
+    stream = io.StringIO()
+    configure_logging("INFO", fmt="json", stream=stream)
+    logging.getLogger("workers.test").info("a b: c", extra={"event_id": "x, y"})
+    line = stream.getvalue().splitlines()[0]
+    assert line.startswith('{"ts":"')
+    assert '","level":"INFO","logger":"workers.test","message":"a b: c","event_id":"x, y"}' in line
+    assert line == json.dumps(json.loads(line), separators=(",", ":"), ensure_ascii=False)
+
+
 def test_record_outside_a_span_has_no_trace_id():
     stream = io.StringIO()
     configure_logging("INFO", fmt="json", stream=stream)
