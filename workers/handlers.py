@@ -4,8 +4,13 @@ Kinds of handler (``--handler module:callable``):
 
 - a batch handler (preferred, e.g. a sink): an object with ``handle_batch(events)``, or a
   callable marked with :func:`batch_handler`. It takes ``list[Event]`` and returns ``None``
-  (all succeeded) or one outcome per event (``None`` or the exception for that event);
-  raising fails the whole batch (each event is then retried on its own).
+  (all succeeded) or a sequence of exactly ``len(events)`` outcomes, each ``None`` (that
+  event succeeded) or an exception instance (that event failed, classified like a raised
+  one). Anything else (``[True, True]``, a list of the wrong length, a generator) is a
+  handler bug: it is logged at ERROR once per batch and treated like an exception raised
+  by the batch. A batch that raises (any exception, :class:`~workers.PermanentError`
+  included) or breaks the contract names no culprit, so its events are re-run one by one,
+  each with its own retry state; only an error for a single event settles that event.
 - a per-event handler: a sync or async callable taking one :class:`~ingest.codec.Event`.
 
 Sync callables run in the worker's thread pool so the event loop stays free (the refresher
@@ -25,7 +30,8 @@ import contextvars
 import functools
 import importlib
 import inspect
-from collections.abc import Awaitable, Callable
+import reprlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -36,11 +42,46 @@ from ingest.errors import ConfigError
 Outcomes = list[BaseException | None]
 """Per event of a batch: ``None`` (succeeded) or the exception it raised."""
 
+
+class BatchContractError(TypeError):
+    """A batch handler returned something other than ``None`` or one outcome per event.
+
+    A handler bug: handled like an exception raised by the whole batch (retryable).
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFailure:
+    """A batch call that failed as a whole: no outcome can be pinned on any one event.
+
+    Attributes:
+        cause: the exception the batch raised, or a :class:`BatchContractError` describing
+            what it returned instead of its outcomes.
+    """
+
+    cause: BaseException
+
+    @property
+    def contract_broken(self) -> bool:
+        """True when the handler returned a bad value (rather than raising)."""
+        return isinstance(self.cause, BatchContractError)
+
+
+BatchResult = Outcomes | BatchFailure
+"""What :attr:`LoadedHandler.call` returns: one outcome per event, or a whole-batch failure."""
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def batch_handler(func: F) -> F:
-    """Mark ``func`` (sync or async, taking ``list[Event]``) as a batch handler."""
+    """Mark ``func`` (sync or async, taking ``list[Event]``) as a batch handler.
+
+    The handler returns ``None`` when every event succeeded, or a sequence of exactly
+    ``len(events)`` items, each ``None`` or an exception instance (that event's outcome:
+    :class:`~workers.PermanentError` dead-letters it, any other exception is retried).
+    Any other return value is a handler bug, logged at ERROR and treated like an
+    exception raised by the batch: the events are then re-run one by one.
+    """
     func.__ingest_batch__ = True  # type: ignore[attr-defined]
     return func
 
@@ -50,14 +91,16 @@ class LoadedHandler:
     """A handler in the runner's shape.
 
     Attributes:
-        call: ``await call(events)`` -> one outcome per event; never raises ``Exception``.
+        call: ``await call(events)`` -> one outcome per event, or a :class:`BatchFailure`
+            when a batch handler raised or broke its return contract; never raises
+            ``Exception``.
         batched: True when ``call`` takes many events at once; False for per-event handlers,
             sync or async (the runner then gives each concurrent slot one event at a time).
         name: for logs.
         target: the loaded object (``close()`` is called on it at shutdown when present).
     """
 
-    call: Callable[[list[Event]], Awaitable[Outcomes]]
+    call: Callable[[list[Event]], Awaitable[BatchResult]]
     batched: bool
     name: str
     target: Any
@@ -69,14 +112,32 @@ class LoadedHandler:
             close()
 
 
-def _outcomes(result: Any, size: int) -> Outcomes:
+def check_outcomes(result: Any, size: int, name: str) -> BatchResult:
+    """``result`` of a batch handler called with ``size`` events, as outcomes.
+
+    Returns ``[None] * size`` for ``None``; the items of a sequence of exactly ``size``
+    items, each ``None`` or an exception instance; otherwise a :class:`BatchFailure` whose
+    :class:`BatchContractError` names the handler ``name`` and what it returned.
+    """
     if result is None:
         return [None] * size
-    outcomes = list(result)
-    if len(outcomes) != size:
-        error = RuntimeError(f"batch handler returned {len(outcomes)} outcomes for {size} events")
-        return [error] * size
-    return outcomes
+    if (
+        isinstance(result, Sequence)
+        and not isinstance(result, str | bytes | bytearray | Mapping)
+        and len(result) == size
+        and all(o is None or isinstance(o, BaseException) for o in result)
+    ):
+        return list(result)
+    shown = reprlib.repr(result)
+    if isinstance(result, Sequence) and not isinstance(result, str | bytes | bytearray):
+        shown += f" ({len(result)} items)"
+    return BatchFailure(
+        BatchContractError(
+            f"batch handler {name} returned {shown} for {size} events: a batch handler "
+            f"returns None (all succeeded) or a sequence of exactly {size} items, each None "
+            "or an exception instance"
+        )
+    )
 
 
 def _is_async(func: Any) -> bool:
@@ -91,18 +152,20 @@ def _in_thread(executor: Executor, func: Callable[[], Any]) -> Awaitable[Any]:
     return asyncio.get_running_loop().run_in_executor(executor, ctx.run, func)
 
 
-def _wrap_batch(func: Any, executor: Executor) -> Callable[[list[Event]], Awaitable[Outcomes]]:
+def _wrap_batch(
+    func: Any, executor: Executor, name: str
+) -> Callable[[list[Event]], Awaitable[BatchResult]]:
     is_async = _is_async(func)
 
-    async def call(events: list[Event]) -> Outcomes:
+    async def call(events: list[Event]) -> BatchResult:
         try:
             if is_async:
                 result = await func(events)
             else:
                 result = await _in_thread(executor, lambda: func(events))
         except Exception as exc:
-            return [exc] * len(events)
-        return _outcomes(result, len(events))
+            return BatchFailure(exc)
+        return check_outcomes(result, len(events), name)
 
     return call
 
@@ -111,14 +174,15 @@ def wrap(target: Any, executor: Executor, name: str = "") -> LoadedHandler:
     """Give ``target`` (a handler object or callable) the runner's shape."""
     name = name or getattr(target, "__qualname__", type(target).__name__)
     if hasattr(target, "handle_batch"):
-        return LoadedHandler(_wrap_batch(target.handle_batch, executor), True, name, target)
+        call = _wrap_batch(target.handle_batch, executor, name)
+        return LoadedHandler(call, True, name, target)
     if getattr(target, "__ingest_batch__", False):
-        return LoadedHandler(_wrap_batch(target, executor), True, name, target)
+        return LoadedHandler(_wrap_batch(target, executor, name), True, name, target)
     if not callable(target):
         raise ConfigError(f"--handler / INGEST_HANDLER = {name!r}: not callable")
     if _is_async(target):
 
-        async def call_one(events: list[Event]) -> Outcomes:
+        async def call_one(events: list[Event]) -> BatchResult:
             outcomes: Outcomes = []
             for event in events:
                 try:
@@ -131,7 +195,7 @@ def wrap(target: Any, executor: Executor, name: str = "") -> LoadedHandler:
 
         return LoadedHandler(call_one, False, name, target)
 
-    async def call_sync(events: list[Event]) -> Outcomes:
+    async def call_sync(events: list[Event]) -> BatchResult:
         # The runner passes one event (batched=False); one thread hop per event, so the
         # pool runs up to --concurrency of them at once.
         outcomes: Outcomes = []

@@ -1,6 +1,10 @@
 """One work item from read to settlement: decide, run the handler, retry, settle.
 
-A work item is a list of deliveries (one for async per-event handlers, a batch otherwise).
+A work item is a list of deliveries (one for per-event handlers, a batch otherwise). A
+batch call that fails as a whole (raises anything, ``PermanentError`` included, or returns
+something other than ``None`` or one outcome per event) names no culprit, so its events are
+re-run one by one, each with its own retry state (``--retry-attempts`` attempts).
+
 Settling: success -> acknowledgement buffer; ``PermanentError`` or a decode error -> the
 dead-letter stream at once; a transient error after the in-process retries -> one more
 failed attempt in the attempts hash, the entry stays pending (dropped from the held set, so
@@ -33,7 +37,7 @@ from workers.dead_letter import (
     should_dead_letter,
 )
 from workers.delivery import Delivery
-from workers.handlers import LoadedHandler, Outcomes
+from workers.handlers import BatchFailure, BatchResult, LoadedHandler, Outcomes
 from workers.holding import Holding
 from workers.retrying import build_retrying, is_transient
 from workers.settings import WorkerSettings
@@ -55,6 +59,17 @@ def _log_handled(done: list[Delivery]) -> None:
             d.event_id,
             extra={ENTRY_ID: d.entry_id, EVENT_ID: d.event_id, **span_fields(d.span)},
         )
+
+
+class _Once:
+    """True the first time only: one ERROR line per batch for a broken return contract."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def first(self) -> bool:
+        first, self.done = not self.done, True
+        return first
 
 
 class Processor:
@@ -106,8 +121,7 @@ class Processor:
                 if reason == REASON_DECODE:
                     self.stats.decode_errors += 1
         if runnable:
-            outcomes = await self._call(runnable)
-            await self._retry_failures(runnable, outcomes)
+            outcomes = await self._run(runnable)
             done: list[Delivery] = []
             failed: list[tuple[Delivery, BaseException]] = []
             for d, outcome in zip(runnable, outcomes, strict=True):
@@ -126,26 +140,52 @@ class Processor:
         if letters:
             await self._dead_letter(letters)
 
-    async def _call(self, deliveries: list[Delivery]) -> Outcomes:
+    async def _run(self, deliveries: list[Delivery]) -> Outcomes:
+        """Call the handler, retry what failed; one final outcome per delivery.
+
+        A batch that failed as a whole (raised, or broke the return contract) names no
+        culprit: its events are re-run one by one, each with its own retry state, and only
+        an error for a single event (say a ``PermanentError``) settles that event.
+        """
+        once = _Once()
+        result = await self._call(deliveries, once)
+        if isinstance(result, BatchFailure):
+            if len(deliveries) > 1:
+                self.tracer.batch_failed(deliveries, result.cause)
+                return list(
+                    await asyncio.gather(*(self._retry_one(d, None, once) for d in deliveries))
+                )
+            result = [result.cause]
+        await self._retry_failures(deliveries, result, once)
+        return result
+
+    async def _call(self, deliveries: list[Delivery], once: _Once) -> BatchResult:
         events = [d.event for d in deliveries if d.event is not None]
         self.stats.in_flight += len(events)
         started = time.perf_counter()
         span = deliveries[0].span
         try:
             if span is None:
-                outcomes = await self.handler.call(events)
+                result = await self.handler.call(events)
             else:
                 # The sink's spans (and a handler's own) become children of a process span.
                 with trace.use_span(span, end_on_exit=False):
-                    outcomes = await self.handler.call(events)
+                    result = await self.handler.call(events)
         finally:
             self.stats.in_flight -= len(events)
         if self.hooks.handler_duration is not None:
             self.hooks.handler_duration(time.perf_counter() - started, len(events))
-        self.stats.handler_errors += sum(1 for o in outcomes if o is not None)
-        return outcomes
+        if isinstance(result, BatchFailure):
+            self.stats.handler_errors += len(events)
+            if result.contract_broken and once.first():
+                log.error("%s", result.cause)
+        else:
+            self.stats.handler_errors += sum(1 for o in result if o is not None)
+        return result
 
-    async def _retry_failures(self, deliveries: list[Delivery], outcomes: Outcomes) -> None:
+    async def _retry_failures(
+        self, deliveries: list[Delivery], outcomes: Outcomes, once: _Once
+    ) -> None:
         """Retry transient failures one delivery at a time, each with its own tenacity state.
 
         Runs only on the failure path, so the per-delivery tasks cost nothing normally.
@@ -155,35 +195,47 @@ class Processor:
         todo = [i for i, o in enumerate(outcomes) if o is not None and is_transient(o)]
         if not todo:
             return
-        results = await asyncio.gather(*(self._retry_one(deliveries[i], outcomes[i]) for i in todo))
+        results = await asyncio.gather(
+            *(self._retry_one(deliveries[i], outcomes[i], once) for i in todo)
+        )
         for i, result in zip(todo, results, strict=True):
             outcomes[i] = result
 
     async def _retry_one(
-        self, delivery: Delivery, first: BaseException | None
+        self, delivery: Delivery, first: BaseException | None, once: _Once
     ) -> BaseException | None:
+        """Run ``delivery`` alone for up to ``--retry-attempts`` attempts; returns its outcome.
+
+        ``first`` is the failure of an attempt already made (the call that returned it is
+        attempt 1); ``None`` starts afresh with the handler called at once.
+        """
+
         def on_retry(attempt: int, exc: BaseException, wait_s: float) -> None:
             self.stats.retried += 1
             DeliveryTracer.retry(delivery, attempt, exc, wait_s)
 
-        on_retry(1, first or RuntimeError("failed"), 0.0)
         retrying = build_retrying(
-            self.settings.retry_attempts - 1,
+            self.settings.retry_attempts,
             self.settings.retry_initial_s,
             self.settings.retry_max_s,
             sleep=self.sleep,
             on_retry=on_retry,
         )
-        if self.sleep is not None:
-            await self.sleep(self.settings.retry_initial_s)
-        else:
-            await asyncio.sleep(self.settings.retry_initial_s)
+        known = first
+        outcome: BaseException | None
         try:
             async for attempt in retrying:
                 with attempt:
-                    outcome = (await self._call([delivery]))[0]
-                    if outcome is not None:
+                    if known is not None:
+                        # tenacity counts the attempt already made and waits before the next.
+                        outcome, known = known, None
+                    else:
+                        result = await self._call([delivery], once)
+                        outcome = result.cause if isinstance(result, BatchFailure) else result[0]
+                    if isinstance(outcome, Exception):
                         raise outcome
+                    if outcome is not None:
+                        return outcome  # a BaseException instance returned, not raised
         except Exception as exc:
             return exc
         return None

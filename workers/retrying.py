@@ -41,7 +41,9 @@ def build_retrying(
         initial_s: first wait; then exponential with jitter (``wait_exponential_jitter``),
             capped at ``max_s`` seconds.
         sleep: awaitable sleep (tests inject a recorder); default ``asyncio.sleep``.
-        on_retry: called before each wait with ``(attempt_number, exception, wait_s)``.
+        on_retry: called before each wait with ``(attempt_number, exception, wait_s)``:
+            the number of the attempt that failed (from 1), its exception, and the wait in
+            seconds before the next attempt (tenacity's ``next_action.sleep``).
 
     The last exception is re-raised as is (``reraise=True``), never wrapped in ``RetryError``.
     """

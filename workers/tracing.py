@@ -2,7 +2,9 @@
 
 One span per delivery (``--trace-spans event``, the default), in the producer's trace when the
 entry carries ``traceparent``, with the messaging attributes of :mod:`ingest.telemetry`.
-Retries are span events; a dead letter marks the span as an error. A replayed dead letter
+Retries are span events (``attempt``: the number of the attempt that failed, from 1;
+``wait_s``: the wait before the next attempt); a batch call that failed as a whole is a
+``batch failed`` span event; a dead letter marks the span as an error. A replayed dead letter
 (``replayed_from`` in the entry) starts a new trace whose process span links to the original.
 
 ``--trace-spans batch``: the deliveries of one handler batch that carry the same trace context
@@ -133,8 +135,28 @@ class DeliveryTracer:
         return Context(), ([Link(original)] if original.is_valid else None)
 
     @staticmethod
+    def batch_failed(deliveries: Sequence[Delivery], error: BaseException) -> None:
+        """Record on each span of ``deliveries`` (once per shared span) that their batch call
+        failed as a whole with ``error``, so each event is re-run on its own."""
+        seen: set[int] = set()
+        for d in deliveries:
+            if d.span is not None and id(d.span) not in seen:
+                seen.add(id(d.span))
+                d.span.add_event(
+                    "batch failed",
+                    {"error.type": type(error).__name__, "batch.size": len(deliveries)},
+                )
+
+    @staticmethod
     def retry(delivery: Delivery, attempt: int, error: BaseException, wait_s: float) -> None:
-        """Record a retry as a span event naming the event."""
+        """Record a retry as a span event naming the event.
+
+        Args:
+            delivery: the delivery being retried.
+            attempt: the number of the attempt that failed (1 for the first call).
+            error: what that attempt raised.
+            wait_s: seconds waited before the next attempt.
+        """
         if delivery.span is not None:
             delivery.span.add_event(
                 "retry",

@@ -52,13 +52,16 @@ def settings_for(url: str, **kwargs: Any) -> WorkerSettings:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: WorkerSettings, target: Any) -> AsyncIterator[Runner]:
+async def running(
+    settings: WorkerSettings, target: Any, **runner_args: Any
+) -> AsyncIterator[Runner]:
     """Run a worker in-process around ``target`` (handler object or callable); stops it
-    gracefully on exit and asserts it returned 0."""
+    gracefully on exit and asserts it returned 0. ``runner_args`` go to :class:`Runner`
+    (``tracer_provider``, ``sleep``)."""
     executor = ThreadPoolExecutor(settings.concurrency)
     handler: LoadedHandler = wrap(target, executor)
     client = async_client(settings.redis)
-    runner = Runner(settings, handler, client, executor)
+    runner = Runner(settings, handler, client, executor, **runner_args)
     task = asyncio.create_task(runner.run())
     try:
         await wait_async(lambda: runner.health.joined or task.done(), what="worker joined")
