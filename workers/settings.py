@@ -224,8 +224,9 @@ WORKER_OPTIONS: tuple[Option, ...] = (
         "INGEST_TRACE_SPANS",
         choice("event", "batch"),
         "event",
-        "process spans when tracing is on: one per event, or one per read batch of events "
-        "that share a producer span (cheaper at high rates; failures still name each event)",
+        "process spans when tracing is on: one per event, or, for batch handlers and sinks, "
+        "one per read batch of events that share a producer span (cheaper at high rates; "
+        "failures still name each event); per-event handlers keep one span per event",
     ),
     Option(
         "http_port",

@@ -7,10 +7,15 @@ Retries are span events (``attempt``: the number of the attempt that failed, fro
 ``batch failed`` span event; a dead letter marks the span as an error. A replayed dead letter
 (``replayed_from`` in the entry) starts a new trace whose process span links to the original.
 
-``--trace-spans batch``: the deliveries of one handler batch that carry the same trace context
-(the producer gives every entry of one of its batches its ``ingest.produce`` span) share one
-process span, a child of that producer span, with ``messaging.batch.message_count`` and the
-entry and event IDs as list attributes (the OpenTelemetry messaging conventions' batch form).
+``--trace-spans batch`` (for batch handlers and sinks): the deliveries of one handler batch
+that carry the same trace context (the producer gives every entry of one of its batches its
+``ingest.produce`` span) share one process span, a child of that producer span, with
+``messaging.batch.message_count`` and the entry and event IDs as list attributes (the
+OpenTelemetry messaging conventions' batch form). A per-event handler takes one event per
+call, so it still gets one span per event; in batch mode every single-event span carries the
+list attributes too (``ingest.event_ids`` = [its event ID], ``ingest.entry_ids`` = [its entry
+ID], ``messaging.batch.message_count`` = 1) besides ``messaging.message.id``, so one search
+by ``ingest.event_ids`` finds an event whichever span it got.
 The OpenTelemetry Python SDK costs about 60 us per span (start, end, OTLP encoding), more than
 the rest of a delivery; sharing spans cuts that by the batch size. Retries and dead letters
 stay visible per event: span events (and the error status) carry the event and entry IDs.
@@ -97,9 +102,14 @@ class DeliveryTracer:
                 d.span = span
 
     def _start_one(self, d: Delivery) -> trace.Span:
-        attributes: dict[str, str | int | bool] = dict(self._base)
+        attributes: dict[str, str | int | bool | list[str]] = dict(self._base)
         attributes[t.MESSAGING_MESSAGE_ID] = d.entry_id
         attributes[t.INGEST_EVENT_ID] = d.event_id
+        if self.per_batch:
+            # The batch form's attributes too, so one search finds shared and single spans.
+            attributes[t.MESSAGING_BATCH_MESSAGE_COUNT] = 1
+            attributes["ingest.entry_ids"] = [d.entry_id]
+            attributes["ingest.event_ids"] = [d.event_id]
         attributes[t.INGEST_DELIVERY_COUNT] = d.delivery_count
         if d.claimed:
             attributes["ingest.claimed"] = True

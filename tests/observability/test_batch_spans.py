@@ -1,4 +1,5 @@
-"""``--trace-spans batch``: deliveries sharing a producer span share one process span."""
+"""``--trace-spans batch`` (batch handlers and sinks): deliveries sharing a producer span share
+one process span; single-event spans carry the same list attributes."""
 
 from __future__ import annotations
 
@@ -95,3 +96,48 @@ def test_retries_name_the_event_on_a_shared_span():
     (retry,) = [e for e in shared.events if e.name == "retry"]
     assert retry.attributes[telemetry.INGEST_EVENT_ID] == "a1"
     assert shared.attributes["ingest.outcome"] == "acked"
+
+
+def test_batch_mode_gives_single_event_spans_the_list_attributes_too():
+    # Given: batch mode, a handler batch of 2 sharing a producer span plus 1 from another,
+    # and a per-event handler's delivery (always one per call)
+    provider, exporter = setup()
+    tracer = DeliveryTracer("s", "g", "c", provider, per_batch=True)
+    batch = deliveries(provider, 2, "a") + deliveries(provider, 1, "b")
+    [alone] = deliveries(provider, 1, "p")
+
+    # When: their spans start and end
+    tracer.start(batch)
+    tracer.start([alone])
+    for d in [*batch, alone]:
+        DeliveryTracer.end(d, "acked")
+
+    # Then: one search by ingest.event_ids finds every event, shared span or not
+    spans = process_spans(exporter)
+    found = {e: s for s in spans for e in s.attributes["ingest.event_ids"]}
+    assert sorted(found) == ["a0", "a1", "b0", "p0"]
+    for event_id in ("b0", "p0"):
+        single = found[event_id]
+        assert single.attributes[telemetry.MESSAGING_BATCH_MESSAGE_COUNT] == 1
+        assert list(single.attributes["ingest.entry_ids"]) == ["1-0"]
+        assert single.attributes[telemetry.MESSAGING_MESSAGE_ID] == "1-0"
+        assert single.attributes[telemetry.INGEST_EVENT_ID] == event_id
+
+
+def test_event_mode_spans_carry_no_list_attributes():
+    provider, exporter = setup()
+    tracer = DeliveryTracer("s", "g", "c", provider)
+    [d] = deliveries(provider, 1, "a")
+    tracer.start([d])
+    DeliveryTracer.end(d, "acked")
+    [span] = process_spans(exporter)
+    assert "ingest.event_ids" not in span.attributes
+    assert span.attributes[telemetry.MESSAGING_MESSAGE_ID] == "1-0"
+
+
+def test_trace_spans_help_says_batch_mode_is_for_batch_handlers():
+    from workers.settings import WORKER_OPTIONS
+
+    [option] = [o for o in WORKER_OPTIONS if o.flag == "--trace-spans"]
+    assert "for batch handlers and sinks" in option.help
+    assert "per-event handlers keep one span per event" in option.help
