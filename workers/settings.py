@@ -60,6 +60,27 @@ def _start_id(value: str) -> str:
     return value
 
 
+MIN_IDLE_FLOOR_S = 1.0
+"""Smallest ``--min-idle`` the CLI and environment accept (seconds)."""
+
+
+def _min_idle(value: str) -> float:
+    """``--min-idle``: at least :data:`MIN_IDLE_FLOOR_S`.
+
+    Held entries have their idle time reset every quarter of it (``refresh_interval_s``);
+    below a second, a refresh delayed by a busy event loop or a slow round trip lets another
+    live worker claim entries in flight (``0`` makes every sweep steal them). Tests that
+    need less build :class:`WorkerSettings` directly.
+    """
+    seconds = non_negative_float(value)
+    if seconds < MIN_IDLE_FLOOR_S:
+        raise ValueError(
+            f"must be at least {MIN_IDLE_FLOOR_S:g} s: live workers would claim each other's "
+            "in-flight entries"
+        )
+    return seconds
+
+
 def _port(value: str) -> int:
     port = int(value.replace("_", ""))
     if not 0 <= port <= 65535:
@@ -188,9 +209,10 @@ WORKER_OPTIONS: tuple[Option, ...] = (
         "min_idle_s",
         "--min-idle",
         "INGEST_MIN_IDLE",
-        non_negative_float,
+        _min_idle,
         60.0,
-        "idle time after which another consumer's entry may be claimed",
+        "idle time after which another consumer's entry may be claimed (at least 1 s; "
+        "held entries are refreshed every quarter of it)",
         "s",
     ),
     Option(
@@ -256,7 +278,9 @@ class WorkerSettings:
 
     Attributes mirror :data:`WORKER_OPTIONS` (see ``--help``); ``redis`` groups the Redis
     connection settings. Derived values (``min_idle_ms``, ``refresh_interval_s``, ...) are
-    properties.
+    properties. ``--min-idle`` / ``INGEST_MIN_IDLE`` must be at least 1 s (checked when the
+    flag or variable is parsed); building the dataclass directly accepts less, for
+    in-process tests only.
     """
 
     redis: RedisSettings

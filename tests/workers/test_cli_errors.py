@@ -207,3 +207,32 @@ def test_dlq_help_explains_json_count_id_and_all(capsys: pytest.CaptureFixture[s
     assert "--count COUNT how many entries to list" in texts["list"]
     assert "id the dead-letter entry ID" in texts["show"]
     assert "--all replay every dead-letter entry" in texts["replay"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "shown"),
+    [
+        (["--min-idle", "0"], {}, "--min-idle = '0'"),
+        (["--min-idle", "0.5"], {"INGEST_MIN_IDLE": "60"}, "--min-idle = '0.5'"),
+        ([], {"INGEST_MIN_IDLE": "0"}, "INGEST_MIN_IDLE = '0'"),
+    ],
+)
+def test_min_idle_below_one_second_exits_2_naming_the_setting(
+    argv: list[str], environ: dict[str, str], shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When a worker is started with a min-idle under 1 s (live workers would steal entries)
+    code = cli.main(["--redis-url", UNREACHABLE, *argv], environ)
+
+    # Then it refuses at once (before connecting), one line naming the setting and value
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert shown in err
+    assert "--min-idle" in err and "INGEST_MIN_IDLE" in err
+    assert "must be at least 1 s" in err
+    assert "Traceback" not in err
+
+
+def test_min_idle_of_one_second_is_accepted_and_refreshed_four_times_as_often() -> None:
+    settings = WorkerSettings.from_sources({"min_idle_s": "1"}, {})
+    assert settings.min_idle_s == 1.0
+    assert settings.refresh_interval_s == 0.25
