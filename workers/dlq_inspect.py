@@ -15,6 +15,7 @@ import redis
 
 from ingest.codec import now_ms
 from ingest.keys import StreamKeys
+from ingest.stats_view import Column, fit_table
 from ingest.streams import parse_entries
 
 __all__ = ["print_rows", "purge", "row", "select"]
@@ -61,22 +62,48 @@ def purge(client: redis.Redis, keys: StreamKeys, older_than_s: float | None) -> 
         deleted += int(client.xdel(keys.dead_letter_stream, *[e.entry_id for e in old]))
 
 
+LIST_COLUMNS = (
+    Column("id", "id"),
+    Column("event_id", "name"),
+    Column("reason", "id"),
+    Column("error", "name", optional=True),
+    Column("deliveries"),
+    Column("age_s"),
+)
+"""The ``list`` table: entry IDs, reasons and numbers are never cut; event IDs and errors
+fold; on a narrow terminal the error column goes first (``show ID`` has it whole)."""
+
+
+def _count(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
 def row(entry_id: str, f: Mapping[str, str]) -> dict[str, Any]:
-    """One ``list`` row: ID, event ID, reason, error (80 characters), deliveries, age (s)."""
+    """One ``list`` row: ``id``, ``event_id``, ``reason``, ``error`` (80 characters),
+    ``deliveries`` (an int: the delivery count when dead-lettered; ``None`` if not recorded)
+    and ``age_s`` (seconds since it was dead-lettered, 0.1 s steps)."""
     age_s = (now_ms() - int(f.get("dead_at_ms", "0") or 0)) / 1000
     return {
         "id": entry_id,
         "event_id": f.get("event_id", ""),
         "reason": f.get("dead_reason", ""),
         "error": f.get("dead_error", "")[:80],
-        "deliveries": f.get("dead_delivery_count", ""),
+        "deliveries": _count(f.get("dead_delivery_count")),
         "age_s": round(age_s, 1),
     }
 
 
 def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
     """Print ``rows`` as JSON (``as_json`` or stdout not a terminal) or as a table titled
-    ``title`` (none: a line saying the dead-letter stream ``title`` is empty)."""
+    ``title`` (none: a line saying the dead-letter stream ``title`` is empty).
+
+    The table fits the terminal's width without cutting an entry ID (see
+    :func:`ingest.stats_view.fit_table`): two IDs that differ in their last digits stay
+    distinguishable and can be pasted into ``show`` or ``replay``.
+    """
     if as_json or not sys.stdout.isatty():
         print(json.dumps(rows))
         return
@@ -84,11 +111,9 @@ def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
         print(f"no dead letters in {title}")
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=title)
-    for column in rows[0]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
-    Console().print(table)
+    console = Console()
+    cells = [
+        ["" if v is None else str(v) for v in (r[c.header] for c in LIST_COLUMNS)] for r in rows
+    ]
+    console.print(fit_table(LIST_COLUMNS, cells, console.width, title=title))

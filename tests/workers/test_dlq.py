@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -215,3 +216,55 @@ def test_empty_list_on_a_terminal_says_so_and_json_stays_an_empty_list(
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert main(["--redis-url", redis_url, "list"], environ={}) == 0
     assert capsys.readouterr().out == "no dead letters in {ingest:events}:dead\n"
+
+
+def _add_dead_letter(client: redis.Redis, entry_id: str, event_id: str) -> None:
+    client.xadd(
+        "{ingest:events}:dead",
+        {
+            "event_id": event_id,
+            "dead_reason": "max-deliveries",
+            "dead_error_type": "RuntimeError",
+            "dead_error": "the database refused the row because " * 6,
+            "dead_delivery_count": "2",
+            "dead_at_ms": "1795951084000",
+        },
+        id=entry_id,
+    )
+
+
+def test_list_on_an_80_column_terminal_never_cuts_entry_ids(
+    redis_url: str,
+    client: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given: two dead letters whose IDs differ only in their last digits, long event IDs
+    # and long errors
+    ids = ["1795951084712-10", "1795951084712-11"]
+    for n, entry_id in enumerate(ids):
+        _add_dead_letter(client, entry_id, f"sea_surface_temperature.csv.gz:{19000 + n}")
+
+    # When: they are listed on an 80-column terminal
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["--redis-url", redis_url, "list"], environ={}) == 0
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
+
+    # Then: the table fits and each whole ID is on the screen, nothing cut with an ellipsis
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in out
+    for entry_id in ids:
+        assert sum(entry_id in line for line in lines) == 1, out
+
+
+def test_list_json_gives_counts_as_numbers(
+    redis_url: str, client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _add_dead_letter(client, "1795951084712-10", "e0")
+    assert main(["--redis-url", redis_url, "list", "--json"], environ={}) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["deliveries"] == 2
+    assert isinstance(row["age_s"], float)
+    assert row["id"] == "1795951084712-10"
