@@ -1,7 +1,10 @@
 """The consumer side: ``python -m workers`` reads a Redis stream in a consumer group.
 
 Handlers raise :class:`PermanentError` for errors retrying cannot fix (dead-letter now) and
-:class:`TransientError` (or any other ``Exception``) for errors worth retrying.
+:class:`TransientError` (or any other ``Exception``) for errors worth retrying (retried in
+process, then left pending and delivered again after ``--min-idle``; dead-lettered after
+``--max-deliveries`` failed deliveries). A :func:`batch_handler` returns ``None`` or exactly
+one outcome (``None`` or an exception instance) per event.
 """
 
 from __future__ import annotations

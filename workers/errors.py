@@ -20,7 +20,16 @@ class PermanentError(WorkerError):
 
 
 class TransientError(WorkerError):
-    """Raised by a handler for an error worth retrying (a dependency is down, a timeout)."""
+    """Raised by a handler for an error worth retrying (a dependency is down, a timeout).
+
+    It is handled exactly like any other :class:`Exception` a handler raises (raising it only
+    makes the intent explicit): the call is retried in process (``--retry-attempts``
+    attempts, exponential backoff with jitter); if every attempt fails, one failed attempt is
+    recorded and the entry stays pending, to be delivered again once idle for
+    ``--min-idle``; after ``--max-deliveries`` failed deliveries it goes to the dead-letter
+    stream (reason ``max-deliveries``). A batch handler may also return an instance as one
+    event's outcome.
+    """
 
 
 class GroupMissingError(WorkerError):
