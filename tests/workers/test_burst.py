@@ -63,15 +63,24 @@ async def test_burst_worker_waiting_on_dead_consumers_says_so_once_per_change(
         await async_redis.aclose()
         executor.shutdown(wait=False)
 
-    # Then: one line per change of the consumers it waited on; everything handled; exit 0
-    assert _waiting_lines(caplog) == [
+    # Then: one line per change of the consumers it waited on; everything handled; exit 0.
+    # Whether dead-1's entries are claimed before dead-2's are idle long enough (a line for
+    # dead-2 alone) or all five at once depends on timing: each change is logged once.
+    first = (
         "burst: waiting for 3 entries pending in consumer dead-1: claimable once idle "
-        ">= 1.5 s (--min-idle)",
+        ">= 1.5 s (--min-idle)"
+    )
+    both = (
         "burst: waiting for 5 entries pending in consumers dead-1, dead-2: claimable once "
-        "idle >= 1.5 s (--min-idle)",
+        "idle >= 1.5 s (--min-idle)"
+    )
+    second_alone = (
         "burst: waiting for 2 entries pending in consumer dead-2: claimable once idle "
-        ">= 1.5 s (--min-idle)",
-    ]
+        ">= 1.5 s (--min-idle)"
+    )
+    lines = _waiting_lines(caplog)
+    assert lines[0] == first
+    assert lines[1:] in ([both], [both, second_alone], [second_alone])
     assert code == 0
     assert sorted(handled) == ["e0", "e1", "e2", "e3", "e4"]
     assert runner.stats.claimed == 5
