@@ -210,11 +210,17 @@ class Runner:
         ]
         if not deliveries:
             return
+        # Held before the await, so a concurrent admit skips them; dropped again if the
+        # history load fails, or they would stay held (refreshed, unclaimable) forever.
         self.holding.hold(deliveries)
         if claimed or history:
-            await load_history(
-                self.client, self.keys, self.settings.group, self.settings.consumer, deliveries
-            )
+            try:
+                await load_history(
+                    self.client, self.keys, self.settings.group, self.settings.consumer, deliveries
+                )
+            except BaseException:
+                self.holding.drop(deliveries)
+                raise
         for d in deliveries:
             self.queue.put_nowait(d)
         if self.queue.qsize() >= self.settings.read_count:
