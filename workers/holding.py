@@ -10,6 +10,7 @@ entry another consumer had claimed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -71,6 +72,9 @@ class Holding:
         finds them gone from the PEL: that is not a loss of ownership)."""
         self.failed: set[EntryId] = set()
         """Entries left pending after a failed delivery (not held; claimable after min-idle)."""
+        self._upkeep = asyncio.Lock()
+        """Serialises refresh and release: a refresh snapshots the held IDs and then awaits;
+        a release landing in between would be undone by it (idle time reset to 0)."""
 
     def hold(self, deliveries: Iterable[Delivery]) -> None:
         """Start holding ``deliveries``."""
@@ -100,6 +104,10 @@ class Holding:
         Raises:
             redis.ResponseError: NOGROUP and other error replies.
         """
+        async with self._upkeep:
+            return await self._refresh()
+
+    async def _refresh(self) -> list[EntryId]:
         ids = list(self.held)
         pipe = self.client.pipeline(transaction=False)
         pipe.set(
@@ -126,8 +134,13 @@ class Holding:
 
         ``XCLAIM stream group me 0 ids IDLE <1 year> JUSTID`` makes them look idle past any
         ``--min-idle``, and ``HINCRBY <attempts> <id>:i 1`` records that our shutdown, not a
-        handler failure, interrupted this delivery; both in one ``MULTI``/``EXEC``.
+        handler failure, interrupted this delivery; both in one ``MULTI``/``EXEC``. Waits for
+        a refresh in progress, which would otherwise reset the idle time just set.
         """
+        async with self._upkeep:
+            await self._release(ids)
+
+    async def _release(self, ids: Sequence[EntryId]) -> None:
         attempts = self.keys.attempts(self.group)
         for start in range(0, len(ids), CHUNK):
             chunk = list(ids[start : start + CHUNK])

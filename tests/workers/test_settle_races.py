@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis
+from redis.asyncio.client import Pipeline
 
 from ingest.codec import Event
-from tests.workers.util import GROUP, STREAM, add_events, running, settings_for, wait_async
+from ingest.connection import async_client
+from ingest.keys import StreamKeys
+from ingest.streams import EntryId
+from tests.workers.util import (
+    GROUP,
+    STREAM,
+    add_events,
+    iter_ids,
+    running,
+    settings_for,
+    wait_async,
+)
+from workers import reclaimer
 from workers import runner as runner_module
+from workers.delivery import Delivery
+from workers.holding import RELEASE_IDLE_MS, Holding
 
 
 def _pending(client: redis.Redis) -> int:
@@ -21,7 +38,7 @@ async def test_claimed_batch_whose_history_load_fails_once_is_still_handled_and_
     client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
     add_events(client, 1)
     client.xreadgroup(GROUP, "dead-one", {STREAM: ">"})
-    real_load = runner_module.load_history
+    real_load = reclaimer.load_history
     failures = 0
 
     async def load_history(*args: object, **kwargs: object) -> None:
@@ -45,3 +62,45 @@ async def test_claimed_batch_whose_history_load_fails_once_is_still_handled_and_
     assert failures == 1
     assert handled == ["e0"]
     assert _pending(client) == 0
+
+
+async def test_release_racing_a_refresh_is_not_undone_by_it(
+    redis_url: str, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: a held entry and a refresh stuck between its snapshot and its round trip
+    client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    add_events(client, 1)
+    client.xreadgroup(GROUP, "me", {STREAM: ">"})
+    aclient = async_client(settings_for(redis_url).redis)
+    holding = Holding(aclient, StreamKeys(STREAM), GROUP, "me", 30, "x")
+    entry_id = EntryId(next(iter(iter_ids(client))))
+    holding.hold([Delivery(entry_id=entry_id, fields={}, event=None)])
+    gate = asyncio.Event()
+    entered = asyncio.Event()
+    real_execute = Pipeline.execute
+
+    async def execute(self: Pipeline, raise_on_error: bool = True) -> list[object]:
+        if not self.is_transaction:
+            entered.set()
+            await gate.wait()
+        return await real_execute(self, raise_on_error)
+
+    monkeypatch.setattr(Pipeline, "execute", execute)
+    try:
+        refresh = asyncio.create_task(holding.refresh())
+        await entered.wait()
+
+        # When: the entry is released meanwhile, and then the refresh goes on
+        release = asyncio.create_task(holding.release([entry_id]))
+        # A bounded wait for something that must NOT happen (the release finishing first).
+        done, _ = await asyncio.wait([release], timeout=0.3)
+        released_early = bool(done)
+        gate.set()
+        await asyncio.gather(refresh, release)
+    finally:
+        await aclient.aclose()
+
+    # Then: the release waited for the refresh, and the entry keeps its year of idle time
+    assert not released_early
+    rows = client.xpending_range(STREAM, GROUP, entry_id, entry_id, 1)
+    assert int(rows[0]["time_since_delivered"]) >= RELEASE_IDLE_MS
