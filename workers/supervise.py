@@ -7,7 +7,8 @@ else this consumer still holds in the PEL (interrupted handlers, entries a cance
 fetched); delete the liveness key. Exit code 0.
 
 A loop that ends with an unexpected error makes :meth:`Supervisor.run` return 1 after a
-short best-effort release, so systemd or Kubernetes restarts the process.
+short best-effort acknowledgement of finished entries and release of the rest, so systemd
+or Kubernetes restarts the process.
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ class Supervisor:
         for task in self._all():
             task.cancel()
         await asyncio.gather(*self._all(), return_exceptions=True)
+        # Entries whose handler finished are acknowledged first: released, they would be
+        # claimed and handled again elsewhere.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._final_acks(), 5.0)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._release_rest(), 5.0)
 
