@@ -8,30 +8,44 @@
 -- Only Redis 7.0 commands; replies arrive in RESP2 shape (XINFO GROUPS rows are flat arrays,
 -- a nil lag arrives as false).
 
-local VERSION = 1
+local VERSION = 2
+
+-- Entry IDs are compared as decimal strings, never as Lua numbers: those are doubles, exact only
+-- up to 2^53, and an ms or seq part may reach 2^64-1.
+local MAX_ID = '18446744073709551615-18446744073709551615'
 
 local function split_id(id)
   local dash = string.find(id, '-', 1, true)
   if not dash then
-    return tonumber(id), 0
+    return id, '0'
   end
-  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+  return string.sub(id, 1, dash - 1), string.sub(id, dash + 1)
+end
+
+-- Canonical decimals (no sign, no leading zeros, as Redis replies): the shorter is smaller.
+local function dec_lt(a, b)
+  if #a ~= #b then
+    return #a < #b
+  end
+  return a < b
 end
 
 local function id_lt(a, b)
   local am, as = split_id(a)
   local bm, bs = split_id(b)
-  return am < bm or (am == bm and as < bs)
+  if am ~= bm then
+    return dec_lt(am, bm)
+  end
+  return dec_lt(as, bs)
 end
 
--- The smallest ID above `id`: MINID <next_id(last-delivered-id)> trims exactly the delivered part.
-local function next_id(id)
-  local dash = string.find(id, '-', 1, true)
-  if not dash then
-    return id .. '-1'
+-- Up to `count` entries after `id` (exclusive); none after the largest possible ID, which
+-- XRANGE refuses as an exclusive start.
+local function entries_after(key, id, count)
+  if id == MAX_ID then
+    return {}
   end
-  local _, seq = split_id(id)
-  return string.sub(id, 1, dash - 1) .. '-' .. string.format('%d', seq + 1)
+  return redis.call('XRANGE', key, '(' .. id, '+', 'COUNT', count)
 end
 
 local function as_map(flat)
@@ -59,7 +73,7 @@ local function group_backlog(key, group, xlen, first_id, limit)
   end
   -- Lag is nil (an XDEL ahead of the group): count, but only as far as the decision needs.
   local bound = math.max(limit - pending + 1, 1)
-  local ahead = redis.call('XRANGE', key, '(' .. last, '+', 'COUNT', bound)
+  local ahead = entries_after(key, last, bound)
   return #ahead + pending, 'counted'
 end
 
@@ -74,19 +88,32 @@ local function read_groups(key, xlen)
   return groups
 end
 
+-- The oldest entry one group still needs: its first undelivered entry (the entry after its
+-- last-delivered ID, read rather than computed) or its oldest pending entry; nil when the
+-- group has delivered and acknowledged every entry.
+local function group_floor(key, group)
+  local floor = nil
+  local after = entries_after(key, group['last-delivered-id'], 1)
+  if after[1] then
+    floor = after[1][1]
+  end
+  if group['pending'] > 0 then
+    local oldest = redis.call('XPENDING', key, group['name'])[2]
+    if oldest and (floor == nil or id_lt(oldest, floor)) then
+      floor = oldest
+    end
+  end
+  return floor
+end
+
 -- Entries below this ID are acknowledged by every group: neither pending nor undelivered.
+-- nil when no group needs any entry (all delivered and acknowledged).
 local function safe_min_id(key, groups)
   local safe = nil
   for _, group in ipairs(groups) do
-    local candidate = next_id(group['last-delivered-id'])
-    if group['pending'] > 0 then
-      local summary = redis.call('XPENDING', key, group['name'])
-      if summary[2] and id_lt(summary[2], candidate) then
-        candidate = summary[2]
-      end
-    end
-    if safe == nil or id_lt(candidate, safe) then
-      safe = candidate
+    local floor = group_floor(key, group)
+    if floor and (safe == nil or id_lt(floor, safe)) then
+      safe = floor
     end
   end
   return safe
@@ -111,11 +138,16 @@ local function make_room(key, groups, xlen, n, maxlen, no_group)
   end
   if #groups == 0 then
     if no_group == 'trim' then
-      redis.call('XTRIM', key, 'MAXLEN', maxlen - n)
+      redis.call('XTRIM', key, 'MAXLEN', math.max(maxlen - n, 0))
     end
     return redis.call('XLEN', key)
   end
   local safe = safe_min_id(key, groups)
+  if safe == nil then
+    -- Every entry is acknowledged by every group: any of them may go.
+    redis.call('XTRIM', key, 'MAXLEN', math.max(maxlen - n, 0))
+    return redis.call('XLEN', key)
+  end
   -- Whole macro nodes first (cheap, at most 100 nodes' worth), exact only when still short.
   redis.call('XTRIM', key, 'MINID', '~', safe)
   xlen = redis.call('XLEN', key)

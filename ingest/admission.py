@@ -6,8 +6,12 @@ The Lua library (``ingest/admission.lua``, library name ``ingest``) exports:
   the largest is above the caller's ``limit`` it refuses the batch (reason ``high-water``).
   Otherwise, if the batch would take the stream past ``maxlen``, it trims entries that every
   group has acknowledged (``XTRIM MINID`` up to the oldest entry any group still has pending or
-  undelivered) and refuses the batch (reason ``cap``) if that does not make room. Else it
-  appends the whole batch. XLEN never exceeds ``maxlen``: there is no ``~`` slack.
+  undelivered, or exact ``MAXLEN`` when no group needs any entry) and refuses the batch
+  (reason ``cap``) if that does not make room. Else it appends the whole batch. XLEN never
+  exceeds ``maxlen``: there is no ``~`` slack. Entry IDs are compared as decimal strings and
+  the first undelivered entry is read with ``XRANGE (<last-delivered-id> + COUNT 1``, never
+  computed: Lua numbers are doubles, exact only up to 2^53, and a sequence part may reach
+  2^64-1.
 * ``ingest_version`` (``FCALL_RO``, no writes): the library version.
 
 A Function rather than EVALSHA: it survives restarts and failovers, is replicated, works in

@@ -128,6 +128,17 @@ def _first_id(client: redis.Redis, stream: str) -> EntryId | None:
     return entries[0].entry_id if entries else None
 
 
+MAX_ENTRY_ID = f"{2**64 - 1}-{2**64 - 1}"
+"""The largest entry ID; XRANGE refuses it as an exclusive start, and nothing follows it."""
+
+
+def _count_after(client: redis.Redis, stream: str, entry_id: str, bound: int) -> int:
+    if entry_id == MAX_ENTRY_ID:
+        return 0
+    raw: Any = client.xrange(stream, f"({entry_id}", "+", count=bound)
+    return len(raw)
+
+
 def read_backlog(
     client: redis.Redis, keys: StreamKeys, *, limit: int | None = None, no_group: str = "block"
 ) -> Backlog:
@@ -156,7 +167,6 @@ def read_backlog(
         counted = None
         if known_lag(info, length, first_id) is None:
             bound = max((limit if limit is not None else length) - info.pending + 1, 1)
-            raw: Any = client.xrange(stream, f"({info.last_delivered_id}", "+", count=bound)
-            counted = len(raw)
+            counted = _count_after(client, stream, info.last_delivered_id, bound)
         rows.append(group_backlog(info, length, first_id, counted))
     return Backlog(stream, length, tuple(rows), no_group)
