@@ -1,10 +1,13 @@
 """Moving entries to the dead-letter stream, atomically with their acknowledgement.
 
 A dead-letter entry is the original entry's fields plus the ``dead_*`` fields below. The
-XADD to the dead-letter stream, the XACK of the original and the deletion of its attempts
-record run in one ``MULTI``/``EXEC``, so a crash between them neither loses nor duplicates the
-entry. The dead-letter stream's key shares the main stream's hash tag
-(:class:`ingest.keys.StreamKeys`), so the transaction stays legal on Redis Cluster.
+XACK of the original, the XADD to the dead-letter stream and the deletion of its attempts
+record run in one Lua script, so a crash between them neither loses nor duplicates the
+entry; and the XADD happens only when the XACK acknowledged the entry (reply 1,
+https://redis.io/docs/latest/commands/xack/), so an entry another consumer claimed and
+settled meanwhile is not dead-lettered too. The dead-letter stream and attempts hash share
+the main stream's hash tag (:class:`ingest.keys.StreamKeys`), so the script stays legal on
+Redis Cluster.
 """
 
 from __future__ import annotations
@@ -97,31 +100,56 @@ def dead_letter_fields(
     return fields
 
 
+# KEYS[1] stream, KEYS[2] dead-letter stream, KEYS[3] attempts hash; ARGV[1] group, then
+# per letter: entry ID, its interrupted field, 2 x field count, field, value, ...
+# Returns per letter the new dead-letter entry ID, or '' when XACK found it no longer pending.
+_DEAD_LETTER = """
+local out, i = {}, 2
+while i <= #ARGV do
+  local id, n = ARGV[i], tonumber(ARGV[i + 2])
+  if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
+    out[#out + 1] = redis.call('XADD', KEYS[2], '*', unpack(ARGV, i + 3, i + 2 + n))
+    redis.call('HDEL', KEYS[3], id, ARGV[i + 1])
+  else
+    out[#out + 1] = ''
+  end
+  i = i + 3 + n
+end
+return out
+"""
+
+
 async def dead_letter(
     client: redis.asyncio.Redis,
     keys: StreamKeys,
     group: str,
     consumer: str,
     letters: Sequence[DeadLetter],
-) -> list[str]:
-    """Move ``letters`` to the dead-letter stream in one ``MULTI``/``EXEC``.
+) -> list[str | None]:
+    """Move ``letters`` to the dead-letter stream in one Lua script (``EVALSHA``).
 
-    Per letter: ``XADD <dead-letter stream> * fields``, ``XACK stream group id``, and
-    ``HDEL <attempts> id id:i``.
+    Per letter: ``XACK stream group id``; only when it answers 1 (the entry was still
+    pending), ``XADD <dead-letter stream> * fields`` and ``HDEL <attempts> id id:i``.
 
     Returns:
-        The new dead-letter entry IDs, in order.
+        Per letter, in order: the new dead-letter entry ID, or ``None`` when the entry was no
+        longer pending (another consumer claimed and settled it) and nothing was added.
+
+    Raises:
+        redis.RedisError: connection errors and error replies.
     """
     if not letters:
         return []
     at_ms = now_ms()
-    attempts_key = keys.attempts(group)
-    pipe = client.pipeline(transaction=True)
+    args: list[str] = [group]
     for letter in letters:
         fields = dead_letter_fields(letter, keys.stream, group, consumer, at_ms)
-        pipe.xadd(keys.dead_letter_stream, fields)  # type: ignore[arg-type]
         entry_id = letter.delivery.entry_id
-        pipe.xack(keys.stream, group, entry_id)
-        pipe.hdel(attempts_key, entry_id, interrupted_field(entry_id))
-    replies = await pipe.execute()
-    return [str(replies[3 * i]) for i in range(len(letters))]
+        args += [entry_id, interrupted_field(entry_id), str(2 * len(fields))]
+        for name, value in fields.items():
+            args += [name, value]
+    script = client.register_script(_DEAD_LETTER)
+    replies = await script(
+        keys=[keys.stream, keys.dead_letter_stream, keys.attempts(group)], args=args
+    )
+    return [str(r) if r else None for r in replies]

@@ -282,7 +282,7 @@ class Processor:
         ids = [letter.delivery.entry_id for letter in letters]
         self.holding.settling.update(ids)
         try:
-            await dead_letter(
+            added = await dead_letter(
                 self.client, self.keys, self.settings.group, self.settings.consumer, letters
             )
         except REDIS_ERRORS as exc:
@@ -296,9 +296,18 @@ class Processor:
         finally:
             self.holding.settling.difference_update(ids)
         self.holding.drop(letter.delivery for letter in letters)
-        self.stats.dead_lettered += len(letters)
-        for letter in letters:
+        for letter, dead_id in zip(letters, added, strict=True):
             d = letter.delivery
+            if dead_id is None:
+                log.warning(
+                    "entry %s no longer ours (claimed and settled elsewhere); not dead-lettered",
+                    d.entry_id,
+                    extra={ENTRY_ID: d.entry_id, EVENT_ID: d.event_id, **span_fields(d.span)},
+                )
+                self.stats.stolen += 1
+                DeliveryTracer.end(d, "claimed-elsewhere")
+                continue
+            self.stats.dead_lettered += 1
             log.warning(
                 "dead-lettered entry %s (event %s) after %s: %s: %s",
                 d.entry_id,

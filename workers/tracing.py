@@ -181,7 +181,8 @@ class DeliveryTracer:
     @staticmethod
     def end(delivery: Delivery, outcome: str, error: BaseException | None = None) -> None:
         """End the delivery's part of its span: ``outcome`` is ``acked``, ``dead-lettered``,
-        ``failed`` or ``released``; dead-lettered and failed spans are errors. A shared span
+        ``failed``, ``released`` or ``claimed-elsewhere`` (settled by another consumer first);
+        dead-lettered and failed spans are errors. A shared span
         ends with its last delivery and reports the worst outcome."""
         span = delivery.span
         if span is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis
@@ -16,6 +17,7 @@ from tests.workers.util import (
     GROUP,
     STREAM,
     add_events,
+    dead_letters,
     iter_ids,
     running,
     settings_for,
@@ -23,7 +25,9 @@ from tests.workers.util import (
 )
 from workers import reclaimer
 from workers import runner as runner_module
+from workers.dead_letter import DEAD_FIELDS, REASON_PERMANENT, DeadLetter, dead_letter
 from workers.delivery import Delivery
+from workers.errors import PermanentError
 from workers.holding import RELEASE_IDLE_MS, Holding
 
 
@@ -104,3 +108,35 @@ async def test_release_racing_a_refresh_is_not_undone_by_it(
     assert not released_early
     rows = client.xpending_range(STREAM, GROUP, entry_id, entry_id, 1)
     assert int(rows[0]["time_since_delivered"]) >= RELEASE_IDLE_MS
+
+
+async def test_dead_lettering_skips_an_entry_another_consumer_claimed_and_acknowledged(
+    redis_url: str, client: redis.Redis
+) -> None:
+    # Given: two entries read by "me"; the first is claimed and acknowledged by "other"
+    client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    add_events(client, 2)
+    client.xreadgroup(GROUP, "me", {STREAM: ">"})
+    entries: list[Any] = client.xrange(STREAM)  # type: ignore[assignment]
+    stolen, mine = (Delivery(entry_id=EntryId(i), fields=f, event=None) for i, f in entries)
+    client.xclaim(STREAM, GROUP, "other", 0, [stolen.entry_id])
+    client.xack(STREAM, GROUP, stolen.entry_id)
+    letters = [DeadLetter(d, REASON_PERMANENT, PermanentError("bad")) for d in (stolen, mine)]
+
+    # When: "me" dead-letters both
+    aclient = async_client(settings_for(redis_url).redis)
+    try:
+        result = await dead_letter(aclient, StreamKeys(STREAM), GROUP, "me", letters)
+    finally:
+        await aclient.aclose()
+
+    # Then: only the entry still ours is in the dead-letter stream, with the usual fields
+    assert result[0] is None
+    assert result[1] is not None
+    dead = dead_letters(client)
+    assert [d[0] for d in dead] == [result[1]]
+    fields = dead[0][1]
+    assert fields["dead_entry_id"] == mine.entry_id
+    assert fields["dead_reason"] == REASON_PERMANENT
+    assert set(DEAD_FIELDS) <= set(fields)
+    assert _pending(client) == 0
