@@ -46,11 +46,19 @@ class BurstCheck:
         last-delivered ID, not by XINFO GROUPS ``lag``, which is nil after an XDEL ahead of
         the group and stale after an XTRIM.
 
+        Not finished when the stream itself is gone (``no such key``): the read loop's
+        NOGROUP handling decides what happens next.
+
         Raises:
             GroupMissingError: the group vanished between two commands.
         """
         s = self.settings
-        groups = parse_groups(await self.client.xinfo_groups(s.stream))
+        try:
+            groups = parse_groups(await self.client.xinfo_groups(s.stream))
+        except redis.ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return False
+            raise
         group = next((g for g in groups if g.name == s.group), None)
         if group is None:
             return False

@@ -50,6 +50,9 @@ async def load_history(
     One pipelined round trip: ``XPENDING stream group id id 1 consumer`` per entry (the PEL's
     times-delivered) and one ``HMGET`` of the attempts hash. Used for entries that may have
     been delivered before (history reads and claims), never for fresh ``>`` reads.
+
+    Raises:
+        GroupMissingError: on NOGROUP (the group or the stream was deleted).
     """
     if not deliveries:
         return
@@ -60,7 +63,12 @@ async def load_history(
     for d in deliveries:
         names += [d.entry_id, interrupted_field(d.entry_id)]
     pipe.hmget(keys.attempts(group), names)
-    replies = await pipe.execute()
+    try:
+        replies = await pipe.execute()
+    except redis.ResponseError as exc:
+        if is_group_missing(exc):
+            raise GroupMissingError(keys.stream, group) from None
+        raise
     counts = replies[-1]
     for i, d in enumerate(deliveries):
         rows = parse_pending_range(replies[i])

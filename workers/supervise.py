@@ -19,6 +19,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+import redis
+
 from ingest.connection import CONNECTION_ERRORS
 from ingest.streams import EntryId
 from workers import consumer as group_io
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_EVERY_S = 5.0
+
+_SKIPPABLE: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, redis.ResponseError)
+"""Errors a shutdown step logs and goes past (response errors only when NOGROUP)."""
 
 
 class Supervisor:
@@ -184,10 +189,7 @@ class Supervisor:
                 waiting.append(item)
         if not waiting:
             return
-        try:
-            await r.holding.release([d.entry_id for d in waiting])
-        except CONNECTION_ERRORS as exc:
-            log.warning("could not release %s: %s", plural(len(waiting), "entry", "entries"), exc)
+        if not await self._release([d.entry_id for d in waiting]):
             return
         r.stats.released += len(waiting)
         self.released.update(d.entry_id for d in waiting)
@@ -218,7 +220,9 @@ class Supervisor:
         s = r.settings
         try:
             ids = await group_io.own_pending_ids(r.client, s.stream, s.group, s.consumer)
-        except CONNECTION_ERRORS as exc:
+        except _SKIPPABLE as exc:
+            if isinstance(exc, redis.ResponseError) and not group_io.is_group_missing(exc):
+                raise
             log.warning("could not list own pending entries: %s", exc)
             return
         # Held entries the PEL no longer assigns to us were claimed (or acknowledged) by
@@ -229,10 +233,7 @@ class Supervisor:
         rest = [EntryId(i) for i in ids if i not in failed and i not in self.released]
         if not rest:
             return
-        try:
-            await r.holding.release(rest)
-        except CONNECTION_ERRORS as exc:
-            log.warning("could not release %s: %s", plural(len(rest), "entry", "entries"), exc)
+        if not await self._release(rest):
             return
         r.stats.released += len(rest)
         self.released.update(rest)
@@ -240,3 +241,15 @@ class Supervisor:
             "released %s (claimable at once by other consumers)",
             plural(len(rest), "interrupted entry", "interrupted entries"),
         )
+
+    async def _release(self, ids: list[EntryId]) -> bool:
+        """Release ``ids``; False (logged) when Redis is unreachable or the group is gone,
+        which must not end the shutdown before its final acknowledgements."""
+        try:
+            await self.r.holding.release(ids)
+        except _SKIPPABLE as exc:
+            if isinstance(exc, redis.ResponseError) and not group_io.is_group_missing(exc):
+                raise
+            log.warning("could not release %s: %s", plural(len(ids), "entry", "entries"), exc)
+            return False
+        return True
