@@ -72,6 +72,8 @@ TRACES_EXPORTERS = ("otlp", "console", "none")
 METRICS_EXPORTERS = ("otlp", "console", "prometheus", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
 FLUSH_TIMEOUT_MS = 5_000
+SHUTDOWN_BUDGET_S = 8.0
+"""Longest the CLIs wait at exit for spans and metrics to be flushed, seconds."""
 
 
 def _env(environ: Mapping[str, str], name: str) -> str:
@@ -190,7 +192,8 @@ def build_tracer_provider(resource: Resource) -> TracerProvider | None:
     names = exporter_names("traces")
     if not names or sdk_disabled():
         return None
-    provider = TracerProvider(resource=resource)
+    # The CLIs' bounded shutdown replaces the SDK's unbounded one at interpreter exit.
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     for name in names:
         if name == "otlp":
             provider.add_span_processor(BatchSpanProcessor(_otlp_span_exporter()))
@@ -218,7 +221,7 @@ def build_meter_provider(
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr)))
     if not readers:
         return None
-    return MeterProvider(resource=resource, metric_readers=readers)
+    return MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
 
 def tracing_enabled(provider: trace.TracerProvider | None = None) -> bool:
@@ -256,10 +259,7 @@ def configure_otel(
         metrics.set_meter_provider(meter_provider)
     done = threading.Event()
 
-    def shutdown() -> None:
-        if done.is_set():
-            return
-        done.set()
+    def flush_and_close() -> None:
         try:
             if tracer_provider is not None:
                 tracer_provider.force_flush(FLUSH_TIMEOUT_MS)
@@ -268,5 +268,20 @@ def configure_otel(
                 meter_provider.shutdown(timeout_millis=FLUSH_TIMEOUT_MS)
         except Exception:  # telemetry must never turn a clean exit into a crash
             log.warning("flushing telemetry at exit failed", exc_info=True)
+
+    def shutdown() -> None:
+        if done.is_set():
+            return
+        done.set()
+        # An unreachable collector makes the exporters retry well past any supervisor's stop
+        # timeout: bound the whole flush, then exit without what did not make it.
+        worker = threading.Thread(target=flush_and_close, name="otel-shutdown", daemon=True)
+        worker.start()
+        worker.join(SHUTDOWN_BUDGET_S)
+        if worker.is_alive():
+            log.warning(
+                "telemetry not flushed within %g s (collector unreachable?); exiting without it",
+                SHUTDOWN_BUDGET_S,
+            )
 
     return shutdown
