@@ -58,8 +58,9 @@ async def test_claimed_batch_whose_history_load_fails_once_is_still_handled_and_
     async def handle(event: Event) -> None:
         handled.append(event.event_id)
 
-    # When: a worker claims it
-    async with running(settings_for(redis_url, min_idle_s=0.0), handle) as runner:
+    # When: a worker claims it (min-idle above 0, so a sweep never re-claims the entry
+    # while it is being acknowledged: that would be a second, unrelated delivery)
+    async with running(settings_for(redis_url, min_idle_s=0.4), handle) as runner:
         await wait_async(lambda: runner.stats.acked == 1, what="acked")
         # Then: it is handled once, acknowledged, and nothing stays held
         assert not runner.holding.held
