@@ -83,7 +83,7 @@ def test_env_example_values_are_the_defaults_unless_marked() -> None:
     }
     values = m.parse_env_file(m.ENV_EXAMPLE)
 
-    assert marked == {"INGEST_REDIS_URL", "INGEST_HTTP_PORT"}
+    assert marked == {"INGEST_REDIS_URL"}
     for variable, value in values.items():
         option = m.option_for(variable)
         if variable not in marked:

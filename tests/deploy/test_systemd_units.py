@@ -87,10 +87,14 @@ def test_the_env_file_does_not_override_the_consumer_name() -> None:
     # EnvironmentFile= beats Environment=: a shared file setting INGEST_CONSUMER would give
     # every instance the same consumer name.
     unit = m.parse_unit(m.WORKER_UNIT)
-    env_file = m.unit_value(unit, "Service", "EnvironmentFile")
+    shared, per_instance = m.unit_values(unit, "Service", "EnvironmentFile")
 
-    assert Path(env_file).name == m.ENV_EXAMPLE.name.removesuffix(".example")
+    assert Path(shared).name == m.ENV_EXAMPLE.name.removesuffix(".example")
     assert "INGEST_CONSUMER" not in m.parse_env_file(m.ENV_EXAMPLE)
+    # The optional per-instance file ("-" prefix) carries what must differ between instances
+    # on one host (INGEST_HTTP_PORT), never the consumer name, which the unit sets from %i.
+    assert per_instance == "-/etc/redis-ingest/%i.env"
+    assert "INGEST_HTTP_PORT" not in m.parse_env_file(m.ENV_EXAMPLE)
 
 
 def test_stop_timeout_exceeds_the_shutdown_timeout() -> None:
@@ -158,6 +162,6 @@ def test_produce_unit_is_a_oneshot_on_the_instance_path() -> None:
     assert m.unit_value(unit, "Service", "Type") == "oneshot"
     assert argv[1:3] == ["-m", "ingest.produce"]
     assert argv[argv.index("--input") + 1] == "%f"
-    assert m.unit_value(unit, "Service", "EnvironmentFile") == m.unit_value(
+    assert m.unit_value(unit, "Service", "EnvironmentFile") == m.unit_values(
         m.parse_unit(m.WORKER_UNIT), "Service", "EnvironmentFile"
-    )
+    )[0]
