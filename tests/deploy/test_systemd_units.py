@@ -162,6 +162,7 @@ def test_produce_unit_is_a_oneshot_on_the_instance_path() -> None:
     assert m.unit_value(unit, "Service", "Type") == "oneshot"
     assert argv[1:3] == ["-m", "ingest.produce"]
     assert argv[argv.index("--input") + 1] == "%f"
-    assert m.unit_value(unit, "Service", "EnvironmentFile") == m.unit_values(
-        m.parse_unit(m.WORKER_UNIT), "Service", "EnvironmentFile"
-    )[0]
+    assert (
+        m.unit_value(unit, "Service", "EnvironmentFile")
+        == m.unit_values(m.parse_unit(m.WORKER_UNIT), "Service", "EnvironmentFile")[0]
+    )
