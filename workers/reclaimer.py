@@ -147,6 +147,25 @@ class Reclaimer:
             " ".join(ids[:50]) + (" ..." if len(ids) > 50 else ""),
         )
 
+    async def forget_self_claims(self, ids: Sequence[EntryId]) -> None:
+        """Record that our own sweep claimed entries we were already holding.
+
+        XAUTOCLAIM advanced their delivery count although no new delivery happened; one
+        ``HINCRBY <attempts> <id>:i 1`` each (pipelined) counts the claim like an interruption,
+        so :func:`workers.dead_letter.should_dead_letter` does not count it. Deleted with the
+        entry's other attempts fields on ack or dead-lettering.
+        """
+        attempts = self.keys.attempts(self.group)
+        pipe = self.client.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.hincrby(attempts, interrupted_field(entry_id), 1)
+        await pipe.execute()
+        log.info(
+            "our own claim sweep took %s we hold (idle-time refresh lagged, e.g. after an "
+            "outage); not counted as deliveries",
+            plural(len(ids), "entry", "entries"),
+        )
+
 
 # Deletes a consumer only if it still has no pending entries, has been idle long enough and
 # its liveness key is gone, all in one step: between a check and a separate DELCONSUMER the

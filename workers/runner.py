@@ -201,8 +201,16 @@ class Runner:
             self.stats.lost += len(lost)
             await self.reclaimer.forget_lost(lost)
         held = self.holding.held
-        # A sweep can claim entries we hold ourselves (when min-idle is below the refresh
-        # interval): they are already queued or running.
+        # A sweep can claim entries we hold ourselves (after an outage longer than --min-idle
+        # stopped the idle-time refresh): they are already queued or running. That claim
+        # advanced their delivery count without a delivery; recording it like an interruption
+        # keeps it from counting toward --max-deliveries.
+        if claimed:
+            ours = [EntryId(e.entry_id) for e in entries if e.fields and e.entry_id in held]
+            if ours:
+                for entry_id in ours:
+                    held[entry_id].has_record = True  # so the ack deletes the field
+                await self.reclaimer.forget_self_claims(ours)
         deliveries = [
             Delivery.from_entry(e, claimed=claimed)
             for e in entries
