@@ -16,6 +16,7 @@ connect timeout and then reported as "unreachable").
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -152,6 +153,52 @@ def async_client(settings: RedisSettings) -> redis.asyncio.Redis:
     )
 
 
+class ConnectDeadline:
+    """Capped doubling waits between attempts to reach Redis, for at most
+    ``settings.connect_timeout_s`` seconds; the one retry schedule of every start-up wait and
+    of the producer's re-sends.
+
+    Args:
+        settings: the URL (shown redacted) and ``connect_timeout_s``.
+        first_s, cap_s: first and largest wait, seconds (defaults 0.1 and 2).
+        clock: injected ``time.monotonic``.
+    """
+
+    def __init__(
+        self,
+        settings: RedisSettings,
+        *,
+        first_s: float = 0.1,
+        cap_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.cap_s = cap_s
+        self._clock = clock
+        self._delay = first_s
+        self._deadline = clock() + settings.connect_timeout_s
+
+    def next_wait(self, exc: BaseException) -> float:
+        """The wait before the next attempt after ``exc``, seconds.
+
+        Raises:
+            RedisUnavailable: the next attempt would start past the deadline; the message
+                names the redacted URL and ``exc``.
+        """
+        if self._clock() + self._delay > self._deadline:
+            raise RedisUnavailable(
+                f"Redis at {redact_url(self.settings.redis_url)} is unreachable after "
+                f"{self.settings.connect_timeout_s:g} s: {exc}"
+            ) from None
+        delay, self._delay = self._delay, min(self._delay * 2, self.cap_s)
+        return delay
+
+
+def _refused(exc: Exception, settings: RedisSettings) -> Exception:
+    # Clients not built here (or RESP2 without credentials: NOAUTH comes with PING).
+    return refusal(exc, redact_url(settings.redis_url)) or exc
+
+
 def wait_until_reachable(
     client: redis.Redis,
     settings: RedisSettings,
@@ -161,30 +208,32 @@ def wait_until_reachable(
 ) -> None:
     """PING until it answers, for at most ``settings.connect_timeout_s`` seconds.
 
-    Backs off from 0.1 s doubling to 2 s between attempts.
+    Backs off from 0.1 s doubling to 2 s between attempts (:class:`ConnectDeadline`).
 
     Raises:
         RedisUnavailable: not reachable in time; the message names the redacted URL and the
             last error.
         RedisRefused: the credentials or the database index were refused (at once).
     """
-    deadline = clock() + settings.connect_timeout_s
-    delay = 0.1
+    deadline = ConnectDeadline(settings, clock=clock)
     while True:
         try:
             client.ping()
             return
         except _HANDSHAKE_ERRORS as exc:
-            # Clients not built here (or RESP2 without credentials: NOAUTH comes with PING).
-            refused = refusal(exc, redact_url(settings.redis_url))
-            if refused is None:
-                raise
-            raise refused from exc
+            raise _refused(exc, settings) from exc
         except CONNECTION_ERRORS as exc:
-            if clock() + delay > deadline:
-                raise RedisUnavailable(
-                    f"Redis at {redact_url(settings.redis_url)} is unreachable after "
-                    f"{settings.connect_timeout_s:g} s: {exc}"
-                ) from None
-            sleep(delay)
-            delay = min(delay * 2, 2.0)
+            sleep(deadline.next_wait(exc))
+
+
+async def wait_until_reachable_async(client: redis.asyncio.Redis, settings: RedisSettings) -> None:
+    """:func:`wait_until_reachable` for an asyncio client (waits with ``asyncio.sleep``)."""
+    deadline = ConnectDeadline(settings)
+    while True:
+        try:
+            await client.ping()
+            return
+        except _HANDSHAKE_ERRORS as exc:
+            raise _refused(exc, settings) from exc
+        except CONNECTION_ERRORS as exc:
+            await asyncio.sleep(deadline.next_wait(exc))

@@ -22,8 +22,8 @@ from opentelemetry import trace
 from ingest import admission, telemetry
 from ingest.backpressure import Gate, Waiter, Watermarks
 from ingest.codec import Event, encode, now_ms
-from ingest.connection import CONNECTION_ERRORS
-from ingest.errors import ConfigError, EventTooLarge, IngestError, RedisUnavailable
+from ingest.connection import CONNECTION_ERRORS, ConnectDeadline
+from ingest.errors import ConfigError, EventTooLarge, IngestError
 from ingest.keys import StreamKeys
 from ingest.settings import ProducerSettings
 
@@ -303,8 +303,7 @@ class Producer:
 
     def _offer(self, batch: list[dict[str, str]]) -> admission.Admission | None:
         """One admission call; ``None`` after an OOM reply (wait as for backpressure)."""
-        deadline = self._clock() + self.settings.redis.connect_timeout_s
-        delay = 0.05
+        deadline = ConnectDeadline(self.settings.redis, first_s=0.05, clock=self._clock)
         while True:
             try:
                 return admission.admit(
@@ -325,12 +324,7 @@ class Producer:
                     raise
                 admission.ensure_loaded(self.client)
             except CONNECTION_ERRORS as exc:
-                if self._clock() + delay > deadline:
-                    raise RedisUnavailable(
-                        f"Redis at {self.settings.redis.safe_url} is unreachable after "
-                        f"{self.settings.redis.connect_timeout_s:g} s: {exc}"
-                    ) from None
+                wait_s = deadline.next_wait(exc)
                 self.stats.retries += 1
                 log.warning("Redis connection error (%s); re-sending the batch", exc)
-                self._sleep(delay)
-                delay = min(delay * 2, 2.0)
+                self._sleep(wait_s)

@@ -20,8 +20,7 @@ import redis
 import redis.asyncio
 from opentelemetry import trace
 
-from ingest.connection import CONNECTION_ERRORS
-from ingest.errors import RedisUnavailable
+from ingest.connection import CONNECTION_ERRORS, wait_until_reachable_async
 from ingest.keys import StreamKeys
 from ingest.streams import (
     EntryId,
@@ -155,7 +154,7 @@ class Runner:
 
     async def _start(self) -> None:
         s = self.settings
-        await self._wait_reachable()
+        await wait_until_reachable_async(self.client, self.settings.redis)
         if await group_io.ensure_group(self.client, s.stream, s.group, s.start_id):
             log.info("created consumer group %s on %s from %s", s.group, s.stream, s.start_id)
         await group_io.claim_consumer_name(
@@ -172,22 +171,6 @@ class Runner:
             s.read_count,
         )
         self.notifier.ready(f"consumer {s.consumer} in group {s.group}")
-
-    async def _wait_reachable(self) -> None:
-        deadline = time.monotonic() + self.settings.redis.connect_timeout_s
-        delay = 0.1
-        while True:
-            try:
-                await self.client.ping()
-                return
-            except CONNECTION_ERRORS as exc:
-                if time.monotonic() + delay > deadline:
-                    raise RedisUnavailable(
-                        f"Redis at {self.settings.redis.safe_url} is unreachable after "
-                        f"{self.settings.redis.connect_timeout_s:g} s: {exc}"
-                    ) from None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
 
     # ---- entering deliveries ------------------------------------------------------------
 
