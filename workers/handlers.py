@@ -181,34 +181,25 @@ def wrap(target: Any, executor: Executor, name: str = "") -> LoadedHandler:
     if not callable(target):
         raise ConfigError(f"--handler / INGEST_HANDLER = {name!r}: not callable")
     if _is_async(target):
-
-        async def call_one(events: list[Event]) -> BatchResult:
-            outcomes: Outcomes = []
-            for event in events:
-                try:
-                    await target(event)
-                except Exception as exc:
-                    outcomes.append(exc)
-                else:
-                    outcomes.append(None)
-            return outcomes
-
-        return LoadedHandler(call_one, False, name, target)
-
-    async def call_sync(events: list[Event]) -> BatchResult:
+        invoke: Callable[[Event], Awaitable[Any]] = target
+    else:
         # The runner passes one event (batched=False); one thread hop per event, so the
         # pool runs up to --concurrency of them at once.
+        async def invoke(event: Event) -> Any:
+            return await _in_thread(executor, functools.partial(target, event))
+
+    async def call_each(events: list[Event]) -> BatchResult:
         outcomes: Outcomes = []
         for event in events:
             try:
-                await _in_thread(executor, functools.partial(target, event))
+                await invoke(event)
             except Exception as exc:
                 outcomes.append(exc)
             else:
                 outcomes.append(None)
         return outcomes
 
-    return LoadedHandler(call_sync, False, name, target)
+    return LoadedHandler(call_each, False, name, target)
 
 
 def load(ref: str, executor: Executor) -> LoadedHandler:
