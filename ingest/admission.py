@@ -1,6 +1,7 @@
 """Atomic admission: one Redis Function call per batch checks the backlog, trims safely, appends.
 
-The Lua library (``ingest/admission.lua``, library name ``ingest``) exports:
+The ``ingest`` Functions library (:mod:`ingest.library`; this part in ``ingest/lua/admission.lua``)
+exports:
 
 * ``ingest_admit`` (``FCALL``): reads every group's backlog (see :mod:`ingest.backlog`); when
   the largest is above the caller's ``limit`` it refuses the batch (reason ``high-water``).
@@ -14,10 +15,6 @@ The Lua library (``ingest/admission.lua``, library name ``ingest``) exports:
   2^64-1.
 * ``ingest_version`` (``FCALL_RO``, no writes): the library version.
 
-A Function rather than EVALSHA: it survives restarts and failovers, is replicated, works in
-cluster pipelines, and a least-privilege user can run it with ``+fcall`` and no ``+eval``
-(https://redis.io/docs/latest/develop/programmability/functions-intro/).
-
 Operators whose application user may not ``FUNCTION LOAD``::
 
     python -m ingest.admission load --redis-url redis://admin:...@host:6379/0
@@ -29,17 +26,23 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import redis
 
 from ingest.backlog import Backlog, GroupBacklog, group_backlog, read_backlog
 from ingest.errors import IngestError
+from ingest.library import (
+    LIBRARY_CODE,
+    LIBRARY_VERSION,
+    AdmissionUnavailable,
+    ensure_loaded,
+    library_code,
+    loaded_version,
+)
 from ingest.settings import REDIS_OPTIONS, RedisSettings, add_options, redact_url, resolve
 from ingest.streams import EntryId
 
@@ -60,63 +63,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LIBRARY_CODE: str = resources.files("ingest").joinpath("admission.lua").read_text("utf-8")
-LIBRARY_VERSION = int(re.findall(r"^local VERSION = (\d+)$", LIBRARY_CODE, re.MULTILINE)[0])
-"""Version of the Lua library this build ships; also the call protocol version."""
-
 ADMIT_FUNCTION = "ingest_admit"
-VERSION_FUNCTION = "ingest_version"
-
-
-class AdmissionUnavailable(IngestError):
-    """The admission function is missing or outdated and this user may not load it.
-
-    The message tells the operator the command that loads it.
-    """
-
-
-def library_code() -> str:
-    """The Lua source of the ``ingest`` library (for ``FUNCTION LOAD``)."""
-    return LIBRARY_CODE
-
-
-def loaded_version(client: redis.Redis) -> int | None:
-    """Version of the loaded ``ingest`` library (``FCALL_RO ingest_version 0``), or ``None``."""
-    try:
-        return int(client.fcall_ro(VERSION_FUNCTION, 0))
-    except redis.ResponseError as exc:
-        if "function not found" in str(exc).lower():
-            return None
-        raise
-
-
-def ensure_loaded(client: redis.Redis) -> int:
-    """Load the library (``FUNCTION LOAD REPLACE``) when it is missing or older than this build.
-
-    A newer loaded version is left in place (logged): its ``ingest_admit`` refuses callers of
-    another protocol with a clear error. Returns the version now loaded.
-
-    Raises:
-        AdmissionUnavailable: loading was needed and the user lacks permission (NOPERM).
-    """
-    version = loaded_version(client)
-    if version is not None and version >= LIBRARY_VERSION:
-        if version > LIBRARY_VERSION:
-            log.warning(
-                "admission library version %s is newer than ours (%s)", version, LIBRARY_VERSION
-            )
-        return version
-    try:
-        client.function_load(LIBRARY_CODE, replace=True)
-    except redis.exceptions.NoPermissionError as exc:
-        raise AdmissionUnavailable(
-            f"the admission function (library 'ingest' version {LIBRARY_VERSION}) is "
-            f"{'missing' if version is None else f'at version {version}'} and this Redis user "
-            f"may not load it ({exc}); an operator loads it with: python -m ingest.admission "
-            "load --redis-url <admin URL>"
-        ) from None
-    log.info("loaded admission library version %s", LIBRARY_VERSION)
-    return LIBRARY_VERSION
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,12 @@ def _retry() -> Retry:
 def sync_client(settings: RedisSettings) -> redis.Redis:
     """A ``redis.Redis`` for ``settings.redis_url`` with ``decode_responses=True``.
 
+    Replies are decoded as UTF-8 with ``surrogateescape``: a byte that is not UTF-8 (written by
+    another program) becomes a lone surrogate instead of raising ``UnicodeDecodeError`` inside
+    redis-py's reader, and encodes back to the same byte when the value is written again (a
+    dead-letter copy stays byte for byte). Code that hands such text on checks it
+    (:func:`ingest.codec.decode` refuses it as not UTF-8).
+
     Socket timeout is ``settings.socket_timeout_s``; connect timeout is
     ``min(5, connect_timeout_s)`` seconds per attempt. A connection whose credentials or
     database index Redis refuses raises :class:`RedisRefused` (not retried).
@@ -130,6 +136,7 @@ def sync_client(settings: RedisSettings) -> redis.Redis:
     return redis.Redis.from_url(
         settings.redis_url,
         decode_responses=True,
+        encoding_errors="surrogateescape",
         socket_timeout=settings.socket_timeout_s,
         socket_connect_timeout=min(5.0, settings.connect_timeout_s),
         retry=_retry(),
@@ -144,6 +151,7 @@ def async_client(settings: RedisSettings) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(
         settings.redis_url,
         decode_responses=True,
+        encoding_errors="surrogateescape",
         socket_timeout=settings.socket_timeout_s,
         socket_connect_timeout=min(5.0, settings.connect_timeout_s),
         retry=redis.asyncio.retry.Retry(EqualJitterBackoff(cap=2.0, base=0.05), retries=3),

@@ -5,7 +5,7 @@ client); both shells issue the same commands and share the pure assembly below.
 
 Backlog of a group = entries it has not acknowledged = undelivered + pending, with
 "undelivered" decided by the same rule as the producer's admission function
-(``ingest/admission.lua``), so the stats view and backpressure agree:
+(``ingest/lua/admission.lua``), so the stats view and backpressure agree:
 
 * an empty stream: 0 (``empty``);
 * the group's ``last-delivered-id`` is below the first entry: every entry is undelivered, XLEN

@@ -1,0 +1,1 @@
+-- The worker's server-side steps (reads, claims, dead-lettering, ...): none yet.
