@@ -72,7 +72,8 @@ def effective_cap(snapshot: Snapshot, maxlen: int) -> tuple[int, str]:
 
 
 def human_age(ms: int | None) -> str:
-    """``None`` -> ``-``; 850 -> ``0.8 s``; 75_000 -> ``1 m 15 s``; 7_500_000 -> ``2 h 5 m``."""
+    """``None`` -> ``-``; 850 -> ``0.8 s``; 75_000 -> ``1 m 15 s``; 7_500_000 -> ``2 h 5 m``;
+    180_000_000 -> ``2 d 2 h``."""
     if ms is None:
         return "-"
     seconds = ms / 1000.0
@@ -82,7 +83,10 @@ def human_age(ms: int | None) -> str:
     if minutes < 60:
         return f"{minutes} m {secs} s"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} m"
+    if hours < 48:
+        return f"{hours} h {minutes} m"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
 
 
 def needed_width(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> int:

@@ -107,7 +107,7 @@ def test_table_of_a_known_state(known_state, redis_url, capsys, monkeypatch):
     assert ["10", "5,000", "2", "-", "10-0"] in rows
     workers = next(r for r in rows if r[0] == "workers" and len(r) == 7)
     assert workers[:4] == ["workers", "9", "5", "4"]
-    assert workers[4].endswith(" s") or workers[4].endswith(" m")  # oldest pending age
+    assert workers[4].endswith((" s", " m", " h"))  # oldest pending age (IDs from 1970: days)
     assert workers[5:] == ["5-0", "2"]
     assert next(r for r in rows if r[0] == "audit")[:4] == ["audit", "0", "0", "0"]
     consumers = [r[:4] for r in rows if len(r) in (5, 6) and r[0] == "workers"]
