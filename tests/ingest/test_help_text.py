@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import sys
 
 import pytest
 
 from ingest import admission, produce, stats
 from ingest.helptext import plain_help
+from tests.conftest import ROOT
 from workers import cli, dlq
 
 RST = re.compile(r"``|:(?:func|class|mod|meth|attr|data|exc|obj|ref):`|::$", re.MULTILINE)
@@ -60,3 +63,16 @@ def test_plain_help_strips_roles_literals_and_literal_block_markers() -> None:
     assert plain_help(doc) == (
         "python -m x: see ingest.a.b and ingest.c.D.\n\n    Operators:\n\n        python -m x load"
     )
+
+
+def test_demo_help_is_plain_text_and_lists_its_options(subprocess_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--help"],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert not RST.search(result.stdout)
+    for option in ("--input", "--sink", "--workers", "--timeout", "--keep"):
+        assert option in result.stdout
