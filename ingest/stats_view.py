@@ -193,16 +193,14 @@ INACTIVE_COLUMN = Column("inactive")
 
 IDLE_SINCE_ATTEMPT = (
     "idle: since the consumer's last read or claim, even one that got nothing; inactive: "
-    "since it last got entries (Redis >= 7.2). "
+    "since it last got entries. "
 )
 IDLE_SINCE_SUCCESS = (
-    "idle: since the consumer last got entries (read or claimed). This server (Redis < 7.2) "
-    "does not count a read that got nothing, so a live consumer with nothing to do shows a "
-    "rising idle time. "
+    "idle: since the consumer last got entries (read or claimed); on Redis < 7.2 a read that "
+    "gets nothing does not reset it, so a live consumer with nothing to do shows a rising "
+    "idle time. "
 )
-LIVE_MEANING = (
-    "live: its worker keeps its liveness key fresh; dead: the key expired or was never set."
-)
+LIVE_MEANING = "live/dead: whether its worker keeps its liveness key fresh."
 
 
 def live_text(liveness: Liveness | None, group: str, consumer: str) -> str:
@@ -244,9 +242,10 @@ def render(snapshot: Snapshot, *, redis_url: str, maxlen: int, width: int | None
     return Group(*parts)
 
 
-def _consumers(snapshot: Snapshot, width: int | None) -> Table | None:
+def _consumers(snapshot: Snapshot, width: int | None) -> Group | None:
     """The consumers table (``None`` without consumers), with an ``inactive`` column when the
-    server reports it and a caption saying what idle means on this server."""
+    server reports it, and below it a note (as wide as the terminal) saying what idle means
+    on this server."""
     pairs: list[tuple[str, ConsumerInfo]] = [
         (g.name, c) for g in snapshot.state.groups for c in g.consumers
     ]
@@ -259,16 +258,9 @@ def _consumers(snapshot: Snapshot, width: int | None) -> Table | None:
         row = [group, c.name, live_text(snapshot.liveness, group, c.name)]
         row += [f"{c.pending:,}", human_age(c.idle_ms)]
         rows.append([*row, human_age(c.inactive_ms)] if inactive else row)
-    caption = (IDLE_SINCE_ATTEMPT if inactive else IDLE_SINCE_SUCCESS) + LIVE_MEANING
-    return fit_table(
-        columns,
-        rows,
-        width,
-        title="consumers",
-        title_justify="left",
-        caption=caption,
-        caption_justify="left",
-    )
+    table = fit_table(columns, rows, width, title="consumers", title_justify="left")
+    note = (IDLE_SINCE_ATTEMPT if inactive else IDLE_SINCE_SUCCESS) + LIVE_MEANING
+    return Group(table, Text(note, style="dim"))
 
 
 def _groups(groups: Sequence[GroupState], width: int | None) -> Table | Text:

@@ -134,6 +134,6 @@ def test_caption_says_what_idle_means_on_this_server(
         assert "idle: since the consumer's last read or claim, even one that got nothing" in table
         assert isinstance(inactive_s, float)
     else:  # Redis 7.0 (Debian 12's): a live idle consumer's idle time keeps rising
-        assert "This server (Redis < 7.2) does not count a read that got nothing" in table
+        assert "on Redis < 7.2 a read that gets nothing does not reset it" in table
         assert inactive_s is None
-    assert "live: its worker keeps its liveness key fresh" in table
+    assert "live/dead: whether its worker keeps its liveness key fresh" in table
