@@ -159,7 +159,24 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     """
     parser = argparse.ArgumentParser(
         prog="python -m ingest.admission",
-        description=__doc__,
+        description="""Load, print or check the ingest library of Redis Functions.
+
+Producers, and python -m workers.dlq replay, add to the stream through this library: one
+atomic call per batch checks every consumer group's backlog against the high-water mark,
+makes room by trimming only entries every group has acknowledged, and adds the whole batch or
+none of it. So the stream never grows past its cap and no unread entry is trimmed. A producer
+loads the library itself when its Redis user may; otherwise load it once as an operator.
+
+commands:
+  print     write the library's source to stdout
+  load      load (or replace) the library on the server at --redis-url
+  version   show the version loaded on the server
+
+When the application's Redis user may not run FUNCTION LOAD:
+  python -m ingest.admission load --redis-url redis://admin:...@host:6379/0
+  python -m ingest.admission print | redis-cli -x FUNCTION LOAD REPLACE
+
+exit codes: 0 done, 2 usage or configuration error, 3 Redis error""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=("print", "load", "version"))

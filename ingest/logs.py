@@ -27,7 +27,6 @@ INFO costs a worker a measurable share of its CPU.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import sys
@@ -41,6 +40,7 @@ from typing import Any, TextIO
 
 from opentelemetry import trace
 
+from ingest.display import json_text, visible
 from ingest.errors import ConfigError
 from ingest.settings import LOG_FORMAT_OPTION, LOG_FORMATS
 from ingest.settings import redact_text as redact_text  # re-exported: one implementation
@@ -80,7 +80,9 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record: ``ts`` (ISO 8601 UTC, ms), ``level``, ``logger``,
     ``message``, the record's ``extra`` fields, and ``exc``/``stack`` when present.
 
-    Values that are not JSON types are written with ``str()``. The line is redacted.
+    Values that are not JSON types are written with ``str()``. Bytes that are not UTF-8 show
+    as ``\\xNN`` (:func:`ingest.display.json_text`), so the line stays valid UTF-8. The line
+    is redacted.
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -99,14 +101,24 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = record.exc_text
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
-        # Compact, as the README shows it: a few percent fewer bytes on every line.
-        line = json.dumps(out, default=str, ensure_ascii=False, separators=(",", ":"))
+        # Compact, as the README shows it: a few percent fewer bytes on every line. json_text
+        # keeps the line valid UTF-8 (bytes that are not UTF-8 in a value show as \xNN) and
+        # escapes what JSON leaves raw (DEL, C1 controls, bidi overrides).
+        line = json_text(out, default=str, separators=(",", ":"))
         return redact_text(line)
 
 
 class TextFormatter(logging.Formatter):
     """Readable lines for a terminal: ``12:00:01.234 WARNING workers.runner: message
-    event_id=... entry_id=... (7 similar suppressed)``, then any traceback. Redacted."""
+    event_id=... entry_id=... (7 similar suppressed)``, then any traceback. Redacted.
+
+    Stream content is data, never control: the message (its arguments included) and every
+    ``extra`` key and value pass through :func:`ingest.display.visible`, so a newline, an ANSI
+    escape, a bidi override or a byte that is not UTF-8 shows as ``\\n``, ``\\x1b``,
+    ``\\u202e``, ``\\xff`` and cannot start a forged line. A traceback keeps its line breaks
+    but each of its lines is escaped the same way and indented by two spaces, so every line
+    that starts at column 0 is the head of a record.
+    """
 
     def __init__(self) -> None:
         super().__init__(
@@ -114,18 +126,27 @@ class TextFormatter(logging.Formatter):
         )
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        record.message = visible(record.getMessage())
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
         extras = _extras(record)
         suppressed = extras.pop(SUPPRESSED, None)
         extras.pop(SPAN_ID, None)
         if extras:
-            tail = " ".join(f"{key}={value}" for key, value in extras.items())
-            head, sep, rest = line.partition("\n")
-            line = f"{head} {tail}{sep}{rest}"
+            line += " " + " ".join(
+                f"{visible(str(key))}={visible(str(value))}" for key, value in extras.items()
+            )
         if suppressed:
-            head, sep, rest = line.partition("\n")
-            line = f"{head} ({suppressed} similar suppressed){sep}{rest}"
-        return redact_text(line)
+            line += f" ({suppressed} similar suppressed)"
+        return redact_text(line + self._continuation(record))
+
+    def _continuation(self, record: logging.LogRecord) -> str:
+        """The traceback and stack of ``record``, each line escaped and indented."""
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        blocks = [record.exc_text or "", self.formatStack(record.stack_info or "")]
+        lines = [part for block in blocks if block for part in block.split("\n")]
+        return "".join(f"\n  {visible(part)}" for part in lines)
 
 
 class TraceContextFilter(logging.Filter):

@@ -40,6 +40,7 @@ from ingest import codec, logs, metrics, otel_setup
 from ingest.admission import AdmissionUnavailable
 from ingest.connection import sync_client, wait_until_reachable
 from ingest.errors import BackpressureTimeout, ConfigError, EventTooLarge, RedisUnavailable
+from ingest.helptext import plain_help
 from ingest.producer import Producer, ProducerStopped
 from ingest.settings import PRODUCER_CLI_OPTIONS, ProducerSettings, add_options
 from ingest.sources import InputError, Numbered, Reject, read_file, synthetic
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (values stay text until :meth:`ProducerSettings.from_sources`)."""
     parser = _Parser(
         prog="python -m ingest.produce",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_options(parser, PRODUCER_CLI_OPTIONS)

@@ -2,7 +2,8 @@
 
 Shows, for the stream: XLEN, the cap, the dead-letter stream's length and events/s added over
 the last interval; for each consumer group: backlog, lag, pending, oldest
-pending age, last-delivered ID and consumers (name, pending, idle). ``--watch`` refreshes in
+pending age, last-delivered ID and consumers (name, live or dead from the consumer's liveness
+key, pending, idle, and inactive where the server reports it). ``--watch`` refreshes in
 place on a terminal; ``--json`` prints one object (one per line with ``--watch``); ``--count N``
 prints N snapshots (it implies ``--watch``).
 
@@ -11,6 +12,9 @@ The cap is the one the producer recorded at start in the stream's config hash
 producer to start wins); only when no producer has recorded one is it this command's own
 ``--maxlen``. The JSON says which in ``cap_source`` (``producer`` or ``option``) and carries
 the recorded settings as ``producer_settings`` (``null`` when none).
+
+Names and values read from Redis are data: tables show them escaped
+(:mod:`ingest.display`), the JSON stays valid UTF-8.
 
 Exit codes: 0 shown; 1 the key is not a stream; 2 usage or configuration error; 3 Redis
 unreachable (the message names the URL with any password redacted).
@@ -29,8 +33,8 @@ from typing import Any
 import redis
 from rich.console import Console
 
-from ingest.codec import dumps
 from ingest.connection import CONNECTION_ERRORS, sync_client, wait_until_reachable
+from ingest.display import json_text
 from ingest.errors import ConfigError, IngestError, RedisUnavailable
 from ingest.groupstate import GroupState, StreamState, read_state
 from ingest.keys import StreamKeys
@@ -48,7 +52,8 @@ from ingest.settings import (
     non_negative_int,
     resolve,
 )
-from ingest.stats_view import Snapshot, effective_cap, render
+from ingest.stats_view import Liveness, Snapshot, effective_cap, render
+from ingest.streams import ConsumerInfo
 
 MAXLEN_OPTION = replace(
     next(o for o in PRODUCER_OPTIONS if o.dest == "maxlen"),
@@ -93,7 +98,39 @@ def parse_producer_settings(fields: Mapping[str, str]) -> dict[str, Any] | None:
     return parsed
 
 
-def _group_dict(group: GroupState) -> dict[str, Any]:
+def read_liveness(client: redis.Redis, state: StreamState) -> Liveness | None:
+    """The liveness key of every consumer in ``state`` (``GET`` of
+    :meth:`StreamKeys.consumer_alive`, one pipelined round trip): ``(group, consumer)`` ->
+    its value (``host:pid``), ``None`` for a consumer whose key is gone (dead). Returns
+    ``None`` when Redis refused a read (an ACL user without access to the keys): unknown.
+    """
+    keys = StreamKeys(state.stream)
+    pairs = [(g.name, c.name) for g in state.groups for c in g.consumers]
+    if not pairs:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for group, consumer in pairs:
+        pipe.get(keys.consumer_alive(group, consumer))
+    values = pipe.execute(raise_on_error=False)
+    if any(isinstance(v, redis.ResponseError) for v in values):
+        return None
+    return {pair: None if v is None else str(v) for pair, v in zip(pairs, values, strict=True)}
+
+
+def _consumer_dict(group: str, consumer: ConsumerInfo, liveness: Liveness | None) -> dict[str, Any]:
+    inactive = consumer.inactive_ms
+    holder = None if liveness is None else liveness.get((group, consumer.name))
+    return {
+        "name": consumer.name,
+        "live": None if liveness is None else holder is not None,
+        "holder": holder,
+        "pending": consumer.pending,
+        "idle_s": consumer.idle_ms / 1000.0,
+        "inactive_s": None if inactive is None else inactive / 1000.0,
+    }
+
+
+def _group_dict(group: GroupState, liveness: Liveness | None) -> dict[str, Any]:
     age = group.oldest_pending_age_ms
     return {
         "name": group.name,
@@ -108,15 +145,13 @@ def _group_dict(group: GroupState) -> dict[str, Any]:
         "last_delivered_id": group.last_delivered_id,
         "entries_read": group.entries_read,
         "consumer_count": group.consumer_count,
-        "consumers": [
-            {"name": c.name, "pending": c.pending, "idle_s": c.idle_ms / 1000.0}
-            for c in group.consumers
-        ],
+        "consumers": [_consumer_dict(group.name, c, liveness) for c in group.consumers],
     }
 
 
 def as_dict(snapshot: Snapshot, *, redis_url: str, maxlen: int) -> dict[str, Any]:
-    """The ``--json`` object (see the README for its fields); the URL is redacted."""
+    """The ``--json`` object (see the README for its fields); the URL is redacted. Strings
+    are as Redis gave them (:func:`ingest.display.json_text` makes them safe to print)."""
     state = snapshot.state
     cap, cap_source = effective_cap(snapshot, maxlen)
     return {
@@ -135,7 +170,7 @@ def as_dict(snapshot: Snapshot, *, redis_url: str, maxlen: int) -> dict[str, Any
         "interval_s": snapshot.interval_s,
         "dead_letter_stream": StreamKeys(state.stream).dead_letter_stream,
         "dead_letter_length": state.dead_letter_length,
-        "groups": [_group_dict(g) for g in state.groups],
+        "groups": [_group_dict(g, snapshot.liveness) for g in state.groups],
     }
 
 
@@ -153,10 +188,11 @@ def take_snapshot(
         sleep(interval_s)
     state = read_state(client, stream)
     recorded = parse_producer_settings(client.hgetall(StreamKeys(stream).config))  # type: ignore[arg-type]
+    liveness = read_liveness(client, state)
     if previous is None:
-        return Snapshot(state, None, None, recorded)
+        return Snapshot(state, None, None, recorded, liveness)
     interval = (state.time_ms - previous.time_ms) / 1000.0
-    return Snapshot(state, rate(previous, state), interval, recorded)
+    return Snapshot(state, rate(previous, state), interval, recorded, liveness)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -171,7 +207,8 @@ def _parser() -> argparse.ArgumentParser:
 def _show(console: Console, snapshot: Snapshot, values: Mapping[str, Any]) -> None:
     url, maxlen = values["redis_url"], values["maxlen"]
     if values["json"]:
-        console.file.write(dumps(as_dict(snapshot, redis_url=url, maxlen=maxlen)) + "\n")
+        report = as_dict(snapshot, redis_url=url, maxlen=maxlen)
+        console.file.write(json_text(report, separators=(",", ":")) + "\n")
         console.file.flush()
     else:
         console.print(render(snapshot, redis_url=url, maxlen=maxlen, width=console.width))

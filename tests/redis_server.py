@@ -35,9 +35,13 @@ class RedisServer:
     Args:
         appendonly: turn AOF on (``appendfsync always``, for restart tests); off by default.
         extra: more ``--name value`` config pairs, e.g. ``["--maxmemory-policy", "allkeys-lru"]``.
+        new_session: start it in a session of its own, so a Ctrl-C at the terminal reaches
+            only the parent, which stops it last (the demo).
     """
 
-    def __init__(self, *, appendonly: bool = False, extra: list[str] | None = None) -> None:
+    def __init__(
+        self, *, appendonly: bool = False, extra: list[str] | None = None, new_session: bool = False
+    ) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError(INSTALL_HINT)
@@ -45,6 +49,7 @@ class RedisServer:
         self.port = free_port()
         self.appendonly = appendonly
         self.extra = extra or []
+        self.new_session = new_session
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,7 +84,12 @@ class RedisServer:
         else:
             args += ["--appendonly", "no"]
         args += self.extra
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=self.new_session,
+        )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         try:

@@ -2,25 +2,33 @@
 
 Commands::
 
-    list [--count N]                      newest first: ID, event ID, reason, error, deliveries, age
-    show ID                               every field of one dead-letter entry
-    replay (--all | ID...) [--rate N]     put the original events back on the main stream
-    purge (--all | --older-than D)        delete dead-letter entries (all, or older than D:
-                                          30s, 15m, 2h, 7d)
+    list [--count N]                      newest first: ID, reason, error type, deliveries,
+                                          age; the event ID and the error on lines of their own
+    show (ID... | FILTERS) [--count N]    every field of the given or matching entries
+    replay (--all | ID... | FILTERS)      put the original events back on the main stream
+           [--rate N] [--include-decode-failures]
+    purge (--all | FILTERS)               delete dead-letter entries
+
+Filters (every sub-command): ``--reason R``, ``--error-type T``, ``--event-id E`` (each
+repeatable; a value or a shell pattern) and ``--older-than D`` (30s, 15m, 2h, 7d); see
+:class:`workers.dlq_inspect.DeadLetterFilter`.
 
 Output: a table when stdout is a terminal, JSON when it is not (a pipe or a file); ``--json``
-forces JSON on a terminal too. Replay re-adds the original fields (same event ID, so the sink
+forces JSON on a terminal too (:mod:`workers.dlq_view`; stream content is shown escaped, never
+interpreted). Replay re-adds the original fields (same event ID, so the sink
 still deduplicates) plus ``replayed_from`` (the dead-letter entry ID), ``replay_count`` and
 ``replayed_reason``, through the producer's atomic admission (:func:`ingest.admission.admit`:
 the stream's cap and high-water mark hold for replays too), and deletes the dead-letter entry
-only after its re-add was admitted. Exit codes: 0 ok, 1 an ID was not found, 2 usage,
-3 Redis unreachable, 4 blocked by backpressure longer than ``--max-block``.
+only after its re-add was admitted. It skips dead letters the worker refused before any
+handler ran (reasons ``decode`` and ``too_large``: they would come straight back) unless
+``--include-decode-failures`` or a ``--reason`` naming them. Exit codes: 0 ok, 1 an ID was
+not found (or ``show`` matched nothing), 2 usage, 3 Redis unreachable, 4 blocked by
+backpressure longer than ``--max-block``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,6 +41,7 @@ import redis
 from ingest.admission import AdmissionUnavailable, admit, ensure_loaded
 from ingest.backpressure import Gate, Waiter, Watermarks
 from ingest.connection import sync_client, wait_until_reachable
+from ingest.display import json_text
 from ingest.errors import BackpressureTimeout, ConfigError, IngestError, RedisUnavailable
 from ingest.keys import StreamKeys
 from ingest.settings import NO_GROUP_MODES, REDIS_OPTIONS, STREAM_OPTIONS, RedisSettings, resolve
@@ -41,11 +50,12 @@ from workers.dlq_args import (
     REPLAY_OPTIONS,
     UsageError,
     build_parser,
-    check_replay,
+    check_selection,
     keep_negative_values,
     parse_duration_s,
 )
-from workers.dlq_inspect import print_rows, purge, row, select
+from workers.dlq_commands import replay_selection, run_command
+from workers.dlq_inspect import DeadLetter, DeadLetterFilter, purge, select
 
 __all__ = [
     "ReplayBlocked",
@@ -56,6 +66,7 @@ __all__ = [
     "purge",
     "replay",
     "replay_cap",
+    "replay_entries",
     "replay_fields",
 ]
 
@@ -103,7 +114,9 @@ def replay_fields(entry_id: str, fields: Mapping[str, str]) -> dict[str, str]:
     with the dead-letter history noted."""
     out = {k: v for k, v in fields.items() if not k.startswith("dead_")}
     out["replayed_from"] = entry_id
-    out["replay_count"] = str(int(fields.get("replay_count", "0")) + 1)
+    count = fields.get("replay_count", "0")
+    # Another program may have written anything here: a count we cannot read restarts at 1.
+    out["replay_count"] = str(int(count) + 1 if count.isdigit() else 1)
     out["replayed_reason"] = fields.get("dead_reason", "")
     return out
 
@@ -139,8 +152,34 @@ def replay(
     cap: ReplayCap | None = None,
     max_block_s: float = 300.0,
     sleep: Callable[[float], None] = time.sleep,
+    where: DeadLetterFilter | None = None,
 ) -> list[tuple[str, str]]:
-    """Replay dead-letter entries (``ids``, or all when ``None``), oldest first.
+    """Replay dead-letter entries ``ids``, or all matching ``where`` when ``ids`` is ``None``
+    (every one without a filter), oldest first; see :func:`replay_entries`. It replays what
+    it selects as it is: skipping decode failures is the caller's choice
+    (:func:`workers.dlq_inspect.split_replayable`).
+
+    Raises:
+        KeyError: an ID that is not in the dead-letter stream (nothing replayed).
+        ReplayBlocked, AdmissionUnavailable: as :func:`replay_entries`.
+    """
+    entries = select(client, keys, ids, where)
+    return replay_entries(
+        client, keys, entries, rate, cap=cap, max_block_s=max_block_s, sleep=sleep
+    )
+
+
+def replay_entries(
+    client: redis.Redis,
+    keys: StreamKeys,
+    entries: Sequence[DeadLetter],
+    rate: float | None = None,
+    *,
+    cap: ReplayCap | None = None,
+    max_block_s: float = 300.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[tuple[str, str]]:
+    """Replay the dead letters ``entries`` (``(ID, fields)``, as selected), in that order.
 
     Each batch (:data:`REPLAY_BATCH` entries, or one at a time with ``rate``) is offered to the
     main stream with ``FCALL ingest_admit`` (:func:`ingest.admission.admit`), the producer's
@@ -154,11 +193,10 @@ def replay(
         ``(dead-letter ID, new entry ID)`` pairs.
 
     Raises:
-        KeyError: an ID that is not in the dead-letter stream (nothing replayed).
         ReplayBlocked: backpressure outlasted ``max_block_s`` (carries what was replayed).
         AdmissionUnavailable: the admission function is missing and may not be loaded.
     """
-    entries = select(client, keys, ids)
+    entries = list(entries)
     if cap is None:
         cap = replay_cap(client, keys, resolve(REPLAY_OPTIONS, None, {}))
     ensure_loaded(client)
@@ -184,7 +222,7 @@ def replay(
 def _admit_chunk(
     client: redis.Redis,
     keys: StreamKeys,
-    chunk: list[tuple[str, dict[str, str]]],
+    chunk: Sequence[DeadLetter],
     cap: ReplayCap,
     gate: Gate,
     waiter: Waiter,
@@ -224,48 +262,31 @@ def _replay(
     args: argparse.Namespace, client: redis.Redis, keys: StreamKeys, values: Mapping[str, Any]
 ) -> int:
     cap = replay_cap(client, keys, values)
-    left = 0
     try:
-        ids = None if args.all else args.ids
-        done = replay(client, keys, ids, args.rate, cap=cap, max_block_s=values["max_block_s"])
+        entries, skipped = replay_selection(args, client, keys)
     except KeyError as exc:
         print(f"error: no dead-letter entry {exc.args[0]}", file=sys.stderr)
         return 1
+    left = 0
+    try:
+        done = replay_entries(
+            client, keys, entries, args.rate, cap=cap, max_block_s=values["max_block_s"]
+        )
     except ReplayBlocked as exc:
         done, left = exc.done, exc.left
         print(f"error: {exc}", file=sys.stderr)
-    entries = [{"from": a, "to": b} for a, b in done]
-    summary = {"replayed": len(done), "not_replayed": left, "cap": cap.maxlen}
-    print(json.dumps({**summary, "cap_source": cap.source, "entries": entries}))
+    summary = {"replayed": len(done), "not_replayed": left, "skipped": len(skipped)}
+    report = {**summary, "cap": cap.maxlen, "cap_source": cap.source}
+    print(json_text({**report, "entries": [{"from": a, "to": b} for a, b in done]}))
     return 4 if left else 0
 
 
 def _run(
     args: argparse.Namespace, client: redis.Redis, keys: StreamKeys, values: Mapping[str, Any]
 ) -> int:
-    if args.command == "list":
-        raw = client.xrevrange(keys.dead_letter_stream, count=args.count)
-        print_rows(
-            [row(e.entry_id, e.fields or {}) for e in parse_entries(raw)],
-            args.json,
-            keys.dead_letter_stream,
-        )
-    elif args.command == "show":
-        found = parse_entries(client.xrange(keys.dead_letter_stream, args.id, args.id))
-        if not found:
-            print(f"error: no dead-letter entry {args.id}", file=sys.stderr)
-            return 1
-        print(
-            json.dumps(
-                {"id": found[0].entry_id, **(found[0].fields or {})},
-                indent=None if args.json else 2,
-            )
-        )
-    elif args.command == "replay":
+    if args.command == "replay":
         return _replay(args, client, keys, values)
-    else:
-        print(json.dumps({"purged": purge(client, keys, None if args.all else args.older_than)}))
-    return 0
+    return run_command(args, client, keys)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -288,7 +309,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    problem = check_replay(args)
+    problem = check_selection(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

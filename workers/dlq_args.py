@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import NoReturn, cast
 
 from ingest.settings import PRODUCER_OPTIONS, REDIS_OPTIONS, STREAM_OPTIONS, add_options
+from workers.dlq_inspect import REFUSED_REASONS, DeadLetterFilter
 
 REPLAY_OPTIONS = tuple(
     o
@@ -24,7 +25,7 @@ own in the stream's config hash."""
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _FULL_ID = re.compile(r"(\d+)-(\d+)")
-_VALUE_FLAGS = frozenset({"--older-than", "--rate", "--count"})
+_VALUE_FLAGS = frozenset({"--older-than", "--rate", "--count", "--event-id"})
 
 
 def parse_duration_s(text: str) -> float:
@@ -129,6 +130,36 @@ def _global_options(*, after_command: bool) -> _Parser:
     return common
 
 
+def _filters() -> _Parser:
+    """The filters every sub-command takes, as a parent parser (one help text each, so the
+    settings table lists each once)."""
+    common = _Parser(add_help=False)
+    group = common.add_argument_group(
+        "filters",
+        "Select dead letters by what they hold; every filter given must match. A value is "
+        "compared as it is or as a shell pattern (*, ?, [...]); the escaped form the table "
+        "shows matches too. --reason, --error-type and --event-id may be repeated (any of "
+        "them matches).",
+    )
+    group.add_argument(
+        "--reason", action="append", default=None, metavar="R",
+        help="only dead letters with this dead_reason (decode, permanent, max-deliveries, ...)",
+    )  # fmt: skip
+    group.add_argument(
+        "--error-type", action="append", default=None, metavar="T",
+        help="only dead letters whose dead_error_type (the exception class) is T",
+    )  # fmt: skip
+    group.add_argument(
+        "--event-id", action="append", default=None, metavar="E",
+        help="only dead letters of event ID E",
+    )  # fmt: skip
+    group.add_argument(
+        "--older-than", type=_duration_arg, default=None, metavar="D",
+        help="only dead letters dead-lettered more than D ago (30s, 15m, 2h, 7d)",
+    )  # fmt: skip
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Arguments: the Redis and stream options, ``--json``, and one sub-command; the options
     are accepted before or after the sub-command (``list --connect-timeout 2``).
@@ -145,14 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, parents=[_global_options(after_command=True)])
+        parents = [_global_options(after_command=True), _filters()]
+        return sub.add_parser(name, help=help_text, description=help_text, parents=parents)
 
     list_cmd = command("list", "list dead-letter entries, newest first")
     list_cmd.add_argument(
         "--count", type=_count_arg, default=50, help="how many entries to list (default 50)"
     )
-    show = command("show", "every field of one entry")
-    show.add_argument("id", type=entry_id_arg, help="the dead-letter entry ID (<ms>-<seq>)")
+    show = command("show", "every field of the given entries, or of those the filters match")
+    show.add_argument(
+        "ids", nargs="*", type=entry_id_arg, metavar="id",
+        help="the dead-letter entry ID (<ms>-<seq>); several may be given",
+    )  # fmt: skip
+    show.add_argument(
+        "--count", type=_count_arg, default=10,
+        help="with filters: how many entries to show, newest first (default 10)",
+    )  # fmt: skip
     rep = command("replay", "put events back on the main stream")
     rep.add_argument(
         "ids", nargs="*", type=entry_id_arg, metavar="id", help="dead-letter entry IDs to replay"
@@ -161,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--rate", type=_rate_arg, default=None, help="replays per second, above 0 (default: no cap)"
     )
+    refused = ", ".join(sorted(REFUSED_REASONS))
+    rep.add_argument(
+        "--include-decode-failures",
+        action="store_true",
+        help=f"also replay dead letters with reason {refused} (skipped by default: the worker "
+        "refuses them before any handler runs, so they would come straight back; --reason "
+        "naming one of them includes it too)",
+    )
     admission = rep.add_argument_group(
         "admission",
         "Replays go through the producer's atomic admission: the stream's cap and high-water "
@@ -168,37 +215,62 @@ def build_parser() -> argparse.ArgumentParser:
         "variables) apply only when none is recorded. --max-block always applies.",
     )
     add_options(cast("argparse.ArgumentParser", admission), REPLAY_OPTIONS)
-    pur = command("purge", "delete dead-letter entries (--all or --older-than D)")
-    which = pur.add_mutually_exclusive_group(required=True)
-    which.add_argument("--all", action="store_true", help="delete every dead-letter entry")
-    which.add_argument(
-        "--older-than",
-        type=_duration_arg,
-        default=None,
-        metavar="D",
-        help="delete only entries dead-lettered more than D ago (30s, 15m, 2h, 7d)",
-    )
+    pur = command("purge", "delete dead-letter entries (--all, or those the filters match)")
+    pur.add_argument("--all", action="store_true", help="delete every dead-letter entry")
     return parser
 
 
-_EPILOG = """output:
+_EPILOG = """commands:
+  list     newest first: entry ID, reason, error type, deliveries, age; event ID and error
+  show     every field of entries (by ID, or those the filters match)
+  replay   put the original events back on the main stream (--all, IDs or filters)
+  purge    delete dead letters (--all, or filters)
+  Each takes the filters --reason, --error-type, --event-id, --older-than (see COMMAND --help).
+
+output:
   A table when stdout is a terminal; JSON when it is not (piped or redirected) or with --json.
+  Text from the stream is shown escaped: control characters as \\n, \\x1b, \\u202e, bytes
+  that are not UTF-8 as \\xff.
 
 exit codes:
   0  ok
-  1  an entry ID was not found
-  2  usage error (bad ID, rate or duration; replay or purge without --all or a selection)
+  1  an entry ID was not found, or show matched nothing
+  2  usage error (bad ID, rate or duration; replay or purge without --all, IDs or a filter)
   3  Redis unreachable for --connect-timeout
   4  replay: blocked by backpressure longer than --max-block (those not replayed stay in
      the dead-letter stream; the JSON on stdout lists those that were)"""
 
 
-def check_replay(args: argparse.Namespace) -> str | None:
-    """The usage error of a replay command line, if any."""
-    if args.command != "replay":
-        return None
-    if not args.all and not args.ids:
-        return "replay: give --all or one or more entry IDs"
-    if args.all and args.ids:
-        return "replay: give --all or entry IDs, not both"
+def selection(args: argparse.Namespace) -> DeadLetterFilter:
+    """The filters of a parsed command line."""
+    return DeadLetterFilter(
+        reasons=tuple(args.reason or ()),
+        error_types=tuple(args.error_type or ()),
+        event_ids=tuple(args.event_id or ()),
+        older_than_s=args.older_than,
+    )
+
+
+def check_selection(args: argparse.Namespace) -> str | None:
+    """The usage error of a command line's selection (IDs, ``--all``, filters), if any."""
+    filtered = not selection(args).empty
+    ids = getattr(args, "ids", [])
+    everything = getattr(args, "all", False)
+    name = args.command
+    if ids and filtered:
+        return f"{name}: give entry IDs or filters, not both"
+    if everything and ids:
+        return f"{name}: give --all or entry IDs, not both"
+    if everything and filtered:
+        flag = selection(args).describe().split(" ")[0]
+        return f"{name}: --all is not allowed with {flag} (give --all or filters, not both)"
+    if name == "show" and not (ids or filtered):
+        return "show: give one or more entry IDs, or a filter (--reason, --event-id, ...)"
+    if name == "replay" and not (everything or ids or filtered):
+        return (
+            "replay: give --all or one or more entry IDs, or a filter (--reason, --error-type, "
+            "--event-id, --older-than)"
+        )
+    if name == "purge" and not (everything or filtered):
+        return "purge: give --all or a filter (--older-than D, --reason, --error-type, --event-id)"
     return None

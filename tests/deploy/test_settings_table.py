@@ -55,7 +55,8 @@ def test_read_by_names_each_command(subprocess_env: dict[str, str]) -> None:
     assert _row(stdout, "INGEST_STATS_INTERVAL")[4] == "stats"
     assert _row(stdout, "INGEST_HIGH_WATER")[4] == "producer, dlq"
     assert _row(stdout, "INGEST_LOG_FORMAT")[4] == "producer, worker, stats"
-    assert "| `--older-than` | - | - | - | dlq purge |" in stdout
+    filters = "dlq list, dlq show, dlq replay, dlq purge"
+    assert f"| `--older-than` | - | - | - | {filters} |" in stdout
 
 
 CODE_DIRS = ("ingest", "workers")

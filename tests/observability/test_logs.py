@@ -269,3 +269,55 @@ def test_producer_logs_in_the_format_given_by_the_flag(redis_url, capsys):
     lines = [line for line in err.splitlines() if " INFO " in line]
     assert lines, err
     assert all(not line.startswith("{") for line in lines)
+
+
+# ---- stream content in log lines is data, never control --------------------------------
+
+HOSTILE = "x\n12:00:00.000 ERROR workers.runner: forged\x1b[2J\u202e[bold]\udcff"
+"""An event id another program could write: a forged log line, an ANSI clear-screen, a bidi
+override, markup and a byte that is not UTF-8 (as surrogateescape decodes it)."""
+
+
+def test_text_log_escapes_stream_content_in_arguments_and_extra_fields():
+    stream = io.StringIO()
+    configure_logging("INFO", fmt="text", stream=stream)
+    logging.getLogger("workers.dead_letter").warning(
+        "dead-lettered %s", HOSTILE, extra={"event_id": HOSTILE, HOSTILE: "k"}
+    )
+    out = stream.getvalue()
+    out.encode("utf-8")  # no lone surrogate reaches the stream
+    [line] = out.splitlines()
+    shown = "x\\n12:00:00.000 ERROR workers.runner: forged\\x1b[2J\\u202e[bold]\\xff"
+    assert line.endswith(f"dead-lettered {shown} event_id={shown} {shown}=k")
+    assert "\x1b" not in out and "\u202e" not in out
+
+
+def test_text_log_traceback_keeps_its_lines_but_cannot_forge_a_record():
+    stream = io.StringIO()
+    configure_logging("INFO", fmt="text", stream=stream)
+    try:
+        raise ValueError(HOSTILE)
+    except ValueError:
+        logging.getLogger("workers.runner").exception("handler failed")
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith("handler failed")
+    # every continuation line is indented: only a record's head starts at column 0
+    assert all(line.startswith("  ") for line in lines[1:])
+    assert lines[1] == "  Traceback (most recent call last):"
+    assert lines[-1] == "  12:00:00.000 ERROR workers.runner: forged\\x1b[2J\\u202e[bold]\\xff"
+
+
+def test_json_log_with_bytes_that_are_not_utf8_stays_one_valid_line():
+    stream = io.StringIO()
+    configure_logging("INFO", fmt="json", stream=stream)
+    logging.getLogger("workers.dead_letter").warning(
+        "dead-lettered %s", HOSTILE, extra={"event_id": HOSTILE}
+    )
+    out = stream.getvalue()
+    out.encode("utf-8")
+    [record] = _lines(stream)
+    shown = "x\n12:00:00.000 ERROR workers.runner: forged\x1b[2J\u202e[bold]\\xff"
+    assert record["event_id"] == shown
+    assert record["message"] == f"dead-lettered {shown}"
+    assert out.endswith("\n")
+    assert out[:-1].isprintable()

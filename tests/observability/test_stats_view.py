@@ -6,6 +6,7 @@ import io
 
 import pytest
 import redis
+from rich.cells import cell_len
 from rich.console import Console
 
 from ingest.groupstate import GroupState, StreamState
@@ -108,3 +109,44 @@ def test_counts_have_thousands_separators_lag_included():
     assert [cell.strip() for cell in row.strip("│ ").split("│")] == [
         "workers", "3,410", "2,410", "1,000", "0.9 s", "1718000009876-2", "2",
     ]  # fmt: skip
+
+
+def _hostile_snapshot() -> Snapshot:
+    name = "[/x]\x1b[2J\u202e\udcff\u65e5\u672c"
+    consumer = ConsumerInfo(name=name, pending=1, idle_ms=1500)
+    group = GroupState(
+        name=name,
+        pending=1,
+        lag=0,
+        undelivered=0,
+        undelivered_source="redis",
+        last_delivered_id=EntryId("1718000000000-0"),
+        entries_read=1,
+        oldest_pending_id=EntryId("1718000000000-0"),
+        oldest_pending_age_ms=1000,
+        consumer_count=1,
+        consumers=(consumer,),
+    )
+    state = StreamState(
+        stream="ingest:events",
+        exists=True,
+        time_ms=1718000001000,
+        length=1,
+        last_generated_id=EntryId("1718000000000-0"),
+        groups=(group,),
+    )
+    return Snapshot(state, None, None, None, {(name, name): None})
+
+
+@pytest.mark.parametrize("width", [120, 60, 40])
+def test_hostile_names_render_literally_at_any_width(width):
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=True, color_system=None)
+    console.print(render(_hostile_snapshot(), redis_url="redis://h:1/0", maxlen=10, width=width))
+    text = out.getvalue()
+    text.encode("utf-8")
+    assert not any(c in text for c in "\x1b\u202e")
+    if width == 120:  # room for the whole name: shown as escaped text, markup as typed
+        assert "[/x]\\x1b[2J\\u202e\\xff\u65e5\u672c" in text
+    assert "dead" in text
+    assert max(cell_len(line) for line in text.splitlines()) <= width

@@ -63,7 +63,7 @@ async def test_list_show_and_purge(
     assert {r["reason"] for r in rows} == {"permanent"}
 
     assert main([*url, "show", rows[0]["id"]], environ={}) == 0
-    assert json.loads(capsys.readouterr().out)["dead_error"] == "bad reading"
+    assert json.loads(capsys.readouterr().out)["fields"]["dead_error"] == "bad reading"
     assert main([*url, "show", "1-1"], environ={}) == 1
 
     assert main([*url, "purge", "--older-than", "1h"], environ={}) == 0
