@@ -38,14 +38,15 @@ def make_users(admin: redis.Redis, stream: str) -> dict[str, str]:
     users = {}
     for role in ROLES:
         name = f"t-{role}"
-        admin.execute_command("ACL", "SETUSER", name, *role_rules(role, stream, GROUP), ">pw")
+        admin.execute_command("ACL", "SETUSER", name, *role_rules(role, stream, GROUP), ">pw")  # type: ignore[no-untyped-call]
         users[role] = name
     return users
 
 
 def dryrun(admin: redis.Redis, user: str, use: Use, stream: str) -> str:
     try:
-        return str(admin.execute_command("ACL", "DRYRUN", user, *use.concrete(stream, GROUP)))
+        args = ("ACL", "DRYRUN", user, *use.concrete(stream, GROUP))
+        return str(admin.execute_command(*args))  # type: ignore[no-untyped-call]
     except redis.ResponseError as exc:
         return f"error: {exc}"
 
@@ -123,7 +124,7 @@ def test_the_printed_acl_file_loads_and_setuser_lines_paste(tmp_path, make_redis
     # And: the ACL SETUSER form pastes into redis-cli (split as it splits) and keeps passwords
     setuser = render(["worker"], "ingest:events", GROUP, "ingest-", "setuser")[0]
     root = redis.Redis(port=server.port, decode_responses=True)
-    assert root.execute_command(*shlex.split(setuser)) == "OK"
+    assert root.execute_command(*shlex.split(setuser)) == "OK"  # type: ignore[no-untyped-call]
     worker = redis.Redis(port=server.port, username="ingest-worker", password=PASSWORD)
     assert worker.ping()
     worker.close()
