@@ -185,6 +185,10 @@ def _user(client: redis.Redis | redis.asyncio.Redis) -> str:
 
 
 def _checked_error(exc: Exception, args: tuple[Any, ...], client: Any) -> Exception:
+    # redis-py's asyncio connection wraps any error of connecting (our TlsError too) in a
+    # ConnectionError, which would be retried as an outage: unwrap a configuration error.
+    if isinstance(exc, redis.ConnectionError) and isinstance(exc.__cause__, ConfigError):
+        return exc.__cause__
     denied = permissions.denial(exc, args, _user(client))
     if denied is not None:
         return denied
@@ -195,6 +199,9 @@ def _checked_error(exc: Exception, args: tuple[Any, ...], client: Any) -> Except
     return exc
 
 
+_CHECKED = (redis.ResponseError, redis.exceptions.InvalidResponse, redis.ConnectionError)
+
+
 class CheckedRedis(redis.Redis):
     """``redis.Redis`` whose ACL denials (also in pipelines) raise
     :class:`~ingest.permissions.PermissionDenied` and whose non-Redis peers :class:`NotRedis`."""
@@ -202,7 +209,7 @@ class CheckedRedis(redis.Redis):
     def execute_command(self, *args: Any, **options: Any) -> Any:
         try:
             return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        except (redis.ResponseError, redis.exceptions.InvalidResponse) as exc:
+        except _CHECKED as exc:
             checked = _checked_error(exc, args, self)
             if checked is exc:
                 raise
@@ -220,7 +227,7 @@ class CheckedAsyncRedis(redis.asyncio.Redis):
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         try:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        except (redis.ResponseError, redis.exceptions.InvalidResponse) as exc:
+        except _CHECKED as exc:
             checked = _checked_error(exc, args, self)
             if checked is exc:
                 raise
@@ -246,7 +253,7 @@ def _checked_pipeline(base: Any) -> type:
         async def execute_async(self: Any, raise_on_error: bool = True) -> Any:
             try:
                 return await base.execute(self, raise_on_error)
-            except (redis.ResponseError, redis.exceptions.InvalidResponse) as exc:
+            except _CHECKED as exc:
                 checked = _checked_error(exc, (), self)
                 if checked is exc:
                     raise
@@ -258,7 +265,7 @@ def _checked_pipeline(base: Any) -> type:
         def execute(self: Any, raise_on_error: bool = True) -> Any:
             try:
                 return base.execute(self, raise_on_error)
-            except (redis.ResponseError, redis.exceptions.InvalidResponse) as exc:
+            except _CHECKED as exc:
                 checked = _checked_error(exc, (), self)
                 if checked is exc:
                     raise
