@@ -16,7 +16,9 @@ a refused optional command, such as the producer's ``CONFIG GET``, still catches
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Sequence
 
 import redis
@@ -82,8 +84,10 @@ def _command_and_keys(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     if base == "xreadgroup" and any(t.upper() == "STREAMS" for t in rest):
         after = rest[[t.upper() for t in rest].index("STREAMS") + 1 :]
         return name, after[: len(after) // 2]
-    if base in {"ping", "multi", "exec", "discard", "time", "select"} or base in _CONTAINERS:
+    if base in {"ping", "multi", "exec", "discard", "time", "select"}:
         return name, []
+    if base in _CONTAINERS:
+        return name, rest[:1] if base in {"xinfo", "xgroup"} else []
     return name, rest[:1]
 
 
@@ -166,8 +170,47 @@ def denial(exc: BaseException, argv: Sequence[object] = (), user: str = "default
         user=user,
         command=command,
         keys=keys,
-        roles=roles_granting(command, keys[0] if key_denied and keys else None),
+        roles=roles_granting(command, keys[0] if keys else None),
     )
+
+
+CLI_ROLES = {
+    "ingest.produce": "producer",
+    "ingest-produce": "producer",
+    "workers": "worker",
+    "workers.__main__": "worker",
+    "ingest-worker": "worker",
+    "ingest.stats": "observer",
+    "ingest-stats": "observer",
+    "ingest.admission": "operator",
+}
+"""The role each CLI runs as (``workers.dlq`` depends on its command, see :func:`cli_role`)."""
+
+
+def cli_role(argv: Sequence[str] | None = None) -> tuple[str, str] | None:
+    """``(command line, role)`` of the CLI this process runs, from ``__main__`` and
+    ``sys.argv``; ``None`` when it is not one of ours (a library user, a test)."""
+    argv = sys.argv if argv is None else argv
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    name = spec.name if spec is not None else os.path.basename(argv[0] if argv else "")
+    name = name.removesuffix(".__main__") if name == "workers.__main__" else name
+    if name == "workers.dlq":
+        readonly = any(a in {"list", "show"} for a in argv[1:])
+        return "python -m workers.dlq", "observer" if readonly else "operator"
+    role = CLI_ROLES.get(name)
+    if role is None:
+        return None
+    shown = f"python -m {name}" if "." in name or name == "workers" else name
+    return shown, role
+
+
+def _stream_hint(keys: Sequence[str]) -> str:
+    if keys:
+        return stream_of(keys[0])
+    argv = sys.argv
+    if "--stream" in argv[:-1]:
+        return argv[argv.index("--stream") + 1]
+    return os.environ.get("INGEST_STREAM", "ingest:events")
 
 
 def _message(user: str, command: str | None, keys: list[str], key_denied: bool, where: str) -> str:
@@ -176,17 +219,20 @@ def _message(user: str, command: str | None, keys: list[str], key_denied: bool, 
     if keys:
         shown = " or ".join(repr(k) for k in keys[:4])
         on = f" on key {shown}" if len(keys) == 1 else f" on one of the keys {shown}"
-    missing = "access to that key" if key_denied else f"the command {what}"
+    lacks = "access to that key" if key_denied else f"the command {what}"
     context = f" ({where})" if where else ""
-    roles = roles_granting(command, keys[0] if key_denied and keys else None)
-    stream = stream_of(keys[0]) if keys else "STREAM"
-    if roles:
-        grant = f"the {' or '.join(roles)} role grants it"
-        hint = f"python -m ingest.acl --stream {stream} --role {roles[0]} prints its rules"
+    roles = roles_granting(command, keys[0] if keys else None)
+    stream = _stream_hint(keys)
+    running = cli_role()
+    if running is not None and running[1] in roles:
+        advice = f"{running[0]} runs as the {running[1]} role"
+        role: str | None = running[1]
+    elif roles:
+        advice, role = f"the {' or '.join(roles)} role grants it", roles[0]
     else:
-        grant = "no role of this project needs it"
-        hint = f"python -m ingest.acl --stream {stream} prints the rules of each role"
+        advice, role = "no role of this project grants it, by design", None
+    rules = f" --role {role} prints its rules" if role else " prints each role's rules"
     return (
-        f"Redis user {user!r} may not run {what}{on}{context}: ACL NOPERM, it lacks {missing}; "
-        f"{grant} ({hint})"
+        f"Redis user {user!r} may not run {what}{on}{context} (ACL NOPERM: it lacks {lacks}); "
+        f"{advice}: python -m ingest.acl --stream {stream}{rules}"
     )
