@@ -30,6 +30,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     INGEST_HTTP_PORT=9464 \
+    INGEST_HTTP_HOST=0.0.0.0 \
     INGEST_SINK=sqlite:////var/lib/ingest/ingest.db
 RUN groupadd --system --gid 10001 ingest \
     && useradd --system --uid 10001 --gid ingest --no-create-home --home-dir /nonexistent \

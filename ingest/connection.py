@@ -12,21 +12,31 @@ handshake and raises :class:`RedisRefused` (a :class:`~ingest.errors.ConfigError
 at once. It is not one of :data:`CONNECTION_ERRORS`, so no retry loop swallows it (redis-py
 files ``AuthenticationError`` under ``ConnectionError``, which would be retried for the whole
 connect timeout and then reported as "unreachable").
+
+The same holds for the other configuration errors a connection can meet, each a
+:class:`~ingest.errors.ConfigError` raised at once: a failed TLS handshake
+(:class:`~ingest.tls.TlsError`), an ACL denial of any command, also one a Function runs
+(:class:`~ingest.permissions.PermissionDenied`, naming the command, the key and the role that
+grants it), and a peer that does not speak the Redis protocol (:class:`NotRedis`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis
 import redis.asyncio
 from redis.backoff import EqualJitterBackoff
 from redis.retry import Retry
 
+from ingest import permissions
 from ingest.errors import ConfigError, RedisUnavailable
 from ingest.settings import RedisSettings, redact_url
+from ingest.tls import tls_failure, tls_options, warn_if_insecure
 
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     redis.ConnectionError,
@@ -51,6 +61,18 @@ class RedisRefused(ConfigError):
     A configuration error (CLIs exit 2), raised on the first connection attempt and never
     retried. The message names the URL with any password redacted and Redis' reply.
     """
+
+
+class NotRedis(ConfigError):
+    """The server at the URL answered something that is not the Redis protocol (a wrong
+    port, an HTTP or TLS endpoint): a configuration error (CLIs exit 2), not retried."""
+
+
+def _not_redis(safe_url: str, exc: BaseException) -> NotRedis:
+    return NotRedis(
+        f"the server at {safe_url} does not speak the Redis protocol ({type(exc).__name__}): "
+        "is the host and port (and redis:// versus rediss://) right?"
+    )
 
 
 def refusal(exc: BaseException, safe_url: str, db: int | str = 0) -> RedisRefused | None:
@@ -91,8 +113,22 @@ def _checked_connect(safe_url: str) -> Callable[[redis.connection.AbstractConnec
                 raise
             conn.disconnect()  # type: ignore[no-untyped-call]
             raise refused from exc
+        except (redis.exceptions.InvalidResponse, redis.ConnectionError) as exc:
+            failure = _handshake_failure(exc, conn, safe_url)
+            if failure is None:
+                raise
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            raise failure from None
 
     return on_connect
+
+
+def _handshake_failure(exc: Exception, conn: object, safe_url: str) -> ConfigError | None:
+    # A server refusing our client certificate says so in a TLS alert on the first read
+    # (TLS 1.3), which redis-py reports as a ConnectionError caused by the ssl.SSLError.
+    if isinstance(exc, redis.exceptions.InvalidResponse):
+        return _not_redis(safe_url, exc)
+    return tls_failure(exc, f"{getattr(conn, 'host', '?')}:{getattr(conn, 'port', '?')}")
 
 
 def _checked_connect_async(
@@ -111,6 +147,12 @@ def _checked_connect_async(
                 raise
             await conn.disconnect()
             raise refused from exc
+        except (redis.exceptions.InvalidResponse, redis.ConnectionError) as exc:
+            failure = _handshake_failure(exc, conn, safe_url)
+            if failure is None:
+                raise
+            await conn.disconnect()
+            raise failure from None
 
     return on_connect
 
@@ -120,8 +162,122 @@ def _retry() -> Retry:
     return Retry(EqualJitterBackoff(cap=2.0, base=0.05), retries=3)
 
 
+def _options(settings: RedisSettings, *, asyncio: bool) -> dict[str, Any]:
+    """Keywords both clients share: decoding, timeouts, TLS, the password file."""
+    warn_if_insecure(settings)
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "encoding_errors": "surrogateescape",
+        "socket_timeout": settings.socket_timeout_s,
+        "socket_connect_timeout": min(5.0, settings.connect_timeout_s),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        "health_check_interval": 30,
+        **tls_options(settings, asyncio=asyncio),
+    }
+    if settings.password_file is not None:
+        options["password"] = settings.password_file.value
+    return options
+
+
+def _user(client: redis.Redis | redis.asyncio.Redis) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    return str(kwargs.get("username") or "default")
+
+
+def _checked_error(exc: Exception, args: tuple[Any, ...], client: Any) -> Exception:
+    # redis-py's asyncio connection wraps any error of connecting (our TlsError too) in a
+    # ConnectionError, which would be retried as an outage: unwrap a configuration error.
+    if isinstance(exc, redis.ConnectionError) and isinstance(exc.__cause__, ConfigError):
+        return exc.__cause__
+    denied = permissions.denial(exc, args, _user(client))
+    if denied is not None:
+        return denied
+    if isinstance(exc, redis.exceptions.InvalidResponse):
+        return _not_redis(
+            redact_url(str(client.connection_pool.connection_kwargs.get("host"))), exc
+        )
+    return exc
+
+
+_CHECKED = (redis.ResponseError, redis.exceptions.InvalidResponse, redis.ConnectionError)
+
+
+class CheckedRedis(redis.Redis):
+    """``redis.Redis`` whose ACL denials (also in pipelines) raise
+    :class:`~ingest.permissions.PermissionDenied` and whose non-Redis peers :class:`NotRedis`."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except _CHECKED as exc:
+            checked = _checked_error(exc, args, self)
+            if checked is exc:
+                raise
+            raise checked from None
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        pipe.__class__ = _checked_pipeline(type(pipe))
+        return pipe
+
+
+class CheckedAsyncRedis(redis.asyncio.Redis):
+    """:class:`CheckedRedis` for asyncio."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except _CHECKED as exc:
+            checked = _checked_error(exc, args, self)
+            if checked is exc:
+                raise
+            raise checked from None
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        pipe.__class__ = _checked_pipeline(type(pipe))
+        return pipe
+
+
+_PIPELINES: dict[Any, type] = {}
+
+
+def _checked_pipeline(base: Any) -> type:
+    """A subclass of redis-py's (sync or async) pipeline class whose ``execute`` translates
+    errors like :class:`CheckedRedis` (the pipeline's error text names the command)."""
+    found = _PIPELINES.get(base)
+    if found is not None:
+        return found
+    if inspect.iscoroutinefunction(base.execute):
+
+        async def execute_async(self: Any, raise_on_error: bool = True) -> Any:
+            try:
+                return await base.execute(self, raise_on_error)
+            except _CHECKED as exc:
+                checked = _checked_error(exc, (), self)
+                if checked is exc:
+                    raise
+                raise checked from None
+
+        found = type(f"Checked{base.__name__}", (base,), {"execute": execute_async})
+    else:
+
+        def execute(self: Any, raise_on_error: bool = True) -> Any:
+            try:
+                return base.execute(self, raise_on_error)
+            except _CHECKED as exc:
+                checked = _checked_error(exc, (), self)
+                if checked is exc:
+                    raise
+                raise checked from None
+
+        found = type(f"Checked{base.__name__}", (base,), {"execute": execute})
+    _PIPELINES[base] = found
+    return found
+
+
 def sync_client(settings: RedisSettings) -> redis.Redis:
-    """A ``redis.Redis`` for ``settings.redis_url`` with ``decode_responses=True``.
+    """A :class:`CheckedRedis` for ``settings.redis_url`` with ``decode_responses=True``.
 
     Replies are decoded as UTF-8 with ``surrogateescape``: a byte that is not UTF-8 (written by
     another program) becomes a lone surrogate instead of raising ``UnicodeDecodeError`` inside
@@ -130,34 +286,42 @@ def sync_client(settings: RedisSettings) -> redis.Redis:
     (:func:`ingest.codec.decode` refuses it as not UTF-8).
 
     Socket timeout is ``settings.socket_timeout_s``; connect timeout is
-    ``min(5, connect_timeout_s)`` seconds per attempt. A connection whose credentials or
-    database index Redis refuses raises :class:`RedisRefused` (not retried).
+    ``min(5, connect_timeout_s)`` seconds per attempt. TLS is verified unless
+    ``tls_insecure`` (warned once); the password comes from the URL or ``password_file``.
+    A connection whose credentials or database index Redis refuses raises
+    :class:`RedisRefused`, a failed TLS handshake :class:`~ingest.tls.TlsError`, a non-Redis
+    peer :class:`NotRedis`, an ACL denial :class:`~ingest.permissions.PermissionDenied`
+    (none retried).
     """
-    return redis.Redis.from_url(
+    return CheckedRedis.from_url(
         settings.redis_url,
-        decode_responses=True,
-        encoding_errors="surrogateescape",
-        socket_timeout=settings.socket_timeout_s,
-        socket_connect_timeout=min(5.0, settings.connect_timeout_s),
         retry=_retry(),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-        health_check_interval=30,
         redis_connect_func=_checked_connect(settings.safe_url),
+        **_options(settings, asyncio=False),
     )
 
 
 def async_client(settings: RedisSettings) -> redis.asyncio.Redis:
-    """A ``redis.asyncio.Redis`` built like :func:`sync_client`."""
-    return redis.asyncio.Redis.from_url(
+    """A :class:`CheckedAsyncRedis` built like :func:`sync_client`."""
+    return CheckedAsyncRedis.from_url(
         settings.redis_url,
-        decode_responses=True,
-        encoding_errors="surrogateescape",
-        socket_timeout=settings.socket_timeout_s,
-        socket_connect_timeout=min(5.0, settings.connect_timeout_s),
         retry=redis.asyncio.retry.Retry(EqualJitterBackoff(cap=2.0, base=0.05), retries=3),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-        health_check_interval=30,
         redis_connect_func=_checked_connect_async(settings.safe_url),
+        **_options(settings, asyncio=True),
+    )
+
+
+def probe_client(settings: RedisSettings, timeout_s: float) -> redis.Redis:
+    """A small :class:`CheckedRedis` for probes and samplers: ``timeout_s`` socket and connect
+    timeouts, no retries (a probe reports an outage within about ``timeout_s``), the same TLS
+    and credentials as :func:`sync_client`."""
+    options = _options(settings, asyncio=False)
+    options.update(socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    return CheckedRedis.from_url(
+        settings.redis_url,
+        retry=Retry(EqualJitterBackoff(cap=2.0, base=0.05), retries=0),
+        redis_connect_func=_checked_connect(settings.safe_url),
+        **options,
     )
 
 

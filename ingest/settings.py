@@ -12,64 +12,23 @@ the flag, the variable and the value; CLIs exit with code 2 on it.
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ingest.errors import ConfigError
+
+# Redaction lives in ingest.redaction (with the registry of secret values); re-exported here.
+from ingest.redaction import redact_text as redact_text
+from ingest.redaction import redact_url as redact_url
+from ingest.redaction import register_secret
+from ingest.redis_url import check_query, query_parameters
+from ingest.secretfile import SecretFile, readable_file, secret_file
 
 T = TypeVar("T")
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-
-
-# A URL in free text: scheme, ``://``, then anything up to white space, a quote or a bracket.
-_URL_IN_TEXT = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s\"'<>]*", re.I)
-# A ``password=`` query parameter (``unix:///run/redis.sock?password=secret``); redis-py passes
-# every query parameter to the connection, so this one authenticates like ``user:pass@``.
-_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#\s\"'<>]+)", re.I)
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``; never raises.
-
-    ``redis://user:secret@host:6379/0`` becomes ``redis://user:***@host:6379/0`` and a
-    ``password=secret`` query parameter ``password=***`` (a ``username=`` parameter is kept).
-    The URL's text is worked on as it is, not parsed: a URL with a bad port or other damage
-    is still redacted (and otherwise shown unchanged, so the error about it makes sense).
-    The userinfo ends at the last ``@`` before the first ``/``, so an unescaped ``@`` or ``?``
-    in a password is redacted too.
-
-    Used wherever a Redis URL can be shown: logs (through :func:`redact_text`), errors,
-    ``--help``, the stats view.
-    """
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        slash = rest.find("/")
-        authority, tail = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
-        userinfo, at, host = authority.rpartition("@")
-        user, colon, password = userinfo.partition(":")
-        if at and colon and password:
-            url = f"{scheme}://{user}:***@{host}{tail}"
-    if "password=" in url.lower():
-        url = _QUERY_PASSWORD.sub(r"\1***", url)
-    return url
-
-
-def redact_text(text: str) -> str:
-    """Return ``text`` with the password of every URL in it replaced by ``***`` (see
-    :func:`redact_url`), and any ``?password=``/``&password=`` parameter's value.
-
-    Text without ``://`` or ``password=`` is returned unchanged without a regex pass (the
-    common case: every log line goes through here).
-    """
-    if "://" in text:
-        text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)
-    if "password=" in text.lower():
-        text = _QUERY_PASSWORD.sub(r"\1***", text)
-    return text
 
 
 # ---- value parsers: each raises ValueError with a short reason --------------------------------
@@ -168,6 +127,7 @@ def redis_url(text: str) -> str:
     for db in dbs:
         if db and not (db.isascii() and db.isdigit()):
             raise ValueError(f"the database index must be a non-negative integer, not {db!r}")
+    check_query(text)
     return text
 
 
@@ -339,6 +299,58 @@ REDIS_OPTIONS: tuple[Option, ...] = (
         "Redis socket read timeout; blocking reads must stay below it",
         "s",
     ),
+    Option(
+        "password_file",
+        "--redis-password-file",
+        "INGEST_REDIS_PASSWORD_FILE",
+        secret_file,
+        None,
+        "file holding the Redis password (a systemd credential, a Kubernetes secret volume); "
+        "use instead of a password in the URL, whose user name still applies",
+    ),
+    Option(
+        "tls_ca_file",
+        "--tls-ca-file",
+        "INGEST_TLS_CA_FILE",
+        readable_file,
+        None,
+        "CA certificates (PEM) the Redis server's certificate must chain to (rediss:// only; "
+        "default the system's trust store)",
+    ),
+    Option(
+        "tls_cert_file",
+        "--tls-cert-file",
+        "INGEST_TLS_CERT_FILE",
+        readable_file,
+        None,
+        "client certificate (PEM) for mutual TLS; may hold the key too",
+    ),
+    Option(
+        "tls_key_file",
+        "--tls-key-file",
+        "INGEST_TLS_KEY_FILE",
+        readable_file,
+        None,
+        "private key (PEM) of --tls-cert-file, when not in that file",
+    ),
+    Option(
+        "tls_key_password_file",
+        "--tls-key-password-file",
+        "INGEST_TLS_KEY_PASSWORD_FILE",
+        secret_file,
+        None,
+        "file holding the passphrase of an encrypted client key",
+    ),
+    Option(
+        "tls_insecure",
+        "--tls-insecure",
+        "INGEST_TLS_INSECURE",
+        boolean,
+        False,
+        "do not verify the server's certificate and host name (rediss:// only; logs a WARNING "
+        "and shows in /readyz and ingest.stats --json)",
+        is_flag=True,
+    ),
 )
 
 STREAM_OPTION = Option("stream", "--stream", "INGEST_STREAM", text, "ingest:events", "stream key")
@@ -351,17 +363,66 @@ producer reads only :data:`STREAM_OPTION` (admission counts every group on the s
 
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
-    """How to reach Redis.
+    """How to reach Redis, and how to prove who we are and who it is.
 
     Attributes:
         redis_url: Redis URL (default ``redis://localhost:6379/0``); shown only redacted.
         connect_timeout_s: seconds to keep retrying at start before ``RedisUnavailable``.
         socket_timeout_s: socket read timeout, seconds; blocking commands stay below it.
+        password_file: the Redis password, read from a file (:class:`SecretFile`); the URL
+            must then carry no password (its user name applies).
+        tls_ca_file: CA bundle (PEM) for verifying the server; ``None`` uses the system's.
+        tls_cert_file, tls_key_file: client certificate and key (PEM) for mutual TLS.
+        tls_key_password_file: passphrase of an encrypted client key.
+        tls_insecure: do not verify the server's certificate or host name.
+
+    Every password the settings hold (the URL's, the files') is registered with
+    :func:`ingest.redaction.register_secret` when the settings are built.
+
+    Raises:
+        ConfigError: TLS settings on a URL that is not ``rediss://``, a password both in the
+            URL and in a file, a key without a certificate, or a TLS file given both as a
+            setting and as a URL parameter.
     """
 
     redis_url: str = DEFAULT_REDIS_URL
     connect_timeout_s: float = 10.0
     socket_timeout_s: float = 15.0
+    password_file: SecretFile | None = None
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_key_password_file: SecretFile | None = None
+    tls_insecure: bool = False
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.redis_url)
+        query = query_parameters(self.redis_url)
+        for secret in (parts.password, query.get("password"), query.get("ssl_password")):
+            if secret:
+                register_secret(unquote(secret) if secret is parts.password else secret)
+        self._check(parts.scheme, bool(parts.password or query.get("password")), query)
+
+    def _check(self, scheme: str, url_password: bool, query: Mapping[str, str]) -> None:
+        def name(dest: str) -> str:
+            return label(REDIS_OPTIONS, dest)
+
+        tls_given = [d for d in _TLS_DESTS if getattr(self, d)]
+        if tls_given and scheme != "rediss":
+            raise ConfigError(
+                f"{name(tls_given[0])} needs a rediss:// URL ({name('redis_url')} is {scheme}://)"
+            )
+        if self.password_file is not None and url_password:
+            raise ConfigError(
+                f"{name('password_file')} and a password in {name('redis_url')}: give it once"
+            )
+        if self.tls_key_file and not self.tls_cert_file:
+            raise ConfigError(f"{name('tls_key_file')} needs {name('tls_cert_file')}")
+        if self.tls_key_password_file is not None and not self.tls_cert_file:
+            raise ConfigError(f"{name('tls_key_password_file')} needs {name('tls_cert_file')}")
+        for dest, parameter in _TLS_URL_TWINS.items():
+            if getattr(self, dest) and parameter in query:
+                raise ConfigError(f"{name(dest)} and the URL parameter {parameter}: give it once")
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> RedisSettings:
@@ -372,6 +433,24 @@ class RedisSettings:
     def safe_url(self) -> str:
         """The URL with any password redacted."""
         return redact_url(self.redis_url)
+
+    @property
+    def tls_mode(self) -> str:
+        """``verified`` (rediss://, certificate and host name checked), ``insecure``
+        (rediss:// with :attr:`tls_insecure`) or ``off`` (redis:// or unix://)."""
+        if urlsplit(self.redis_url).scheme != "rediss":
+            return "off"
+        return "insecure" if self.tls_insecure else "verified"
+
+
+_TLS_DESTS = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_key_password_file",
+              "tls_insecure")  # fmt: skip
+_TLS_URL_TWINS = {
+    "tls_ca_file": "ssl_ca_certs",
+    "tls_cert_file": "ssl_certfile",
+    "tls_key_file": "ssl_keyfile",
+    "tls_key_password_file": "ssl_password",
+}
 
 
 def pick(cls: Callable[..., T], options: Iterable[Option], values: Mapping[str, Any]) -> T:

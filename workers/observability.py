@@ -31,14 +31,13 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-import redis
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics.export import MetricReader
 from prometheus_client import CollectorRegistry
 
 from ingest import metrics, state_gauges
-from ingest.connection import CONNECTION_ERRORS
+from ingest.connection import CONNECTION_ERRORS, probe_client
 from ingest.errors import ConfigError
 from ingest.groupstate import read_state
 from ingest.settings import RedisSettings
@@ -91,12 +90,7 @@ class StateSampler:
     ) -> None:
         self.holder = holder
         self._stream, self._group, self._interval_s = stream, group, interval_s
-        self._client = redis.Redis.from_url(
-            redis_settings.redis_url,
-            decode_responses=True,
-            socket_timeout=SAMPLE_TIMEOUT_S,
-            socket_connect_timeout=SAMPLE_TIMEOUT_S,
-        )
+        self._client = probe_client(redis_settings, timeout_s=SAMPLE_TIMEOUT_S)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="state-sampler", daemon=True)
 
@@ -222,11 +216,14 @@ class WorkerObservability:
                     live=live_check(runner, default_live_max_age_s(s)),
                     ready=ready_check(runner, redis_ready_check(s.redis, s.stream, s.group)),
                     registry=self.registry,
+                    host=s.http_host,
+                    ready_fields={"tls": s.redis.tls_mode},
                 )
             except OSError as exc:
                 self.close()
                 raise ConfigError(
-                    f"--http-port / INGEST_HTTP_PORT = {s.http_port}: {exc}"
+                    f"--http-host / INGEST_HTTP_HOST = {s.http_host!r}, --http-port / "
+                    f"INGEST_HTTP_PORT = {s.http_port}: {exc}"
                 ) from None
 
     def close(self) -> None:

@@ -259,6 +259,15 @@ WORKER_OPTIONS: tuple[Option, ...] = (
         "port for /metrics, /livez, /readyz (0 = off)",
     ),
     Option(
+        "http_host",
+        "--http-host",
+        "INGEST_HTTP_HOST",
+        text,
+        "127.0.0.1",
+        "address the --http-port server binds: loopback by default; 0.0.0.0 (all IPv4 "
+        "interfaces) in the container image and the Kubernetes manifests",
+    ),
+    Option(
         "burst",
         "--burst",
         "INGEST_BURST",
@@ -304,6 +313,7 @@ class WorkerSettings:
     on_missing_group: str = "recreate"
     trace_spans: str = "event"
     http_port: int = 0
+    http_host: str = "127.0.0.1"
     burst: bool = False
     log_level: str = "INFO"
     log_format: str = "auto"

@@ -17,7 +17,7 @@ from tests.deploy import manifests as m
 # Oldest Kubernetes we claim (PDB unhealthyPodEvictionPolicy, Job podFailurePolicy) and the
 # newest the validator knows.
 KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
-NOT_IN_CORE_SCHEMAS = {"ScaledObject", "Kustomization"}
+NOT_IN_CORE_SCHEMAS = {"ScaledObject", "TriggerAuthentication", "Kustomization"}
 # KEDA redis-streams trigger metadata (https://keda.sh/docs/latest/scalers/redis-streams/).
 KEDA_REDIS_STREAMS_KEYS = {
     "address", "host", "port", "addressFromEnv", "hostFromEnv", "portFromEnv",
@@ -102,20 +102,32 @@ def test_grace_period_exceeds_the_shutdown_timeout() -> None:
     assert grace_s >= shutdown_s + 10
 
 
-def test_settings_come_from_the_config_map_and_the_url_from_the_secret() -> None:
-    worker = _worker()
-    env = _env(worker)
+@pytest.mark.parametrize(("kind", "key"), [("Deployment", "worker-password"),
+                                           ("Job", "producer-password")])  # fmt: skip
+def test_settings_come_from_the_config_map_and_the_password_from_a_secret_file(
+    kind: str, key: str
+) -> None:
+    owner = m.k8s_object(kind)
+    container = owner["spec"]["template"]["spec"]["containers"][0]
+    env = _env(container)
     secret = m.k8s_object("Secret", "ingest-redis")
 
-    assert worker["envFrom"] == [{"configMapRef": {"name": "ingest-config"}}]
+    assert container["envFrom"] == [{"configMapRef": {"name": "ingest-config"}}]
     assert "INGEST_REDIS_URL" not in _config()
-    for name in ("REDIS_ADDRESS", "REDIS_PASSWORD"):
-        ref = env[name]["valueFrom"]["secretKeyRef"]
-        assert ref["name"] == secret["metadata"]["name"]
-        assert ref["key"] in secret["stringData"]
+    assert "REDIS_PASSWORD" not in env  # no password in the environment
+    assert env["REDIS_ADDRESS"]["valueFrom"]["secretKeyRef"]["key"] in secret["stringData"]
     url = env["INGEST_REDIS_URL"]["value"]
     assert m.option_for("INGEST_REDIS_URL").parse(url) == url
-    assert "$(REDIS_PASSWORD)" in url
+    assert ":" not in url.removeprefix("redis://").split("@")[0]  # a user, no password
+    # The password file is a key of the Secret, mounted read-only where the variable points.
+    path = env["INGEST_REDIS_PASSWORD_FILE"]["value"]
+    mount = next(v for v in container["volumeMounts"] if path.startswith(v["mountPath"] + "/"))
+    assert mount["readOnly"] is True
+    volume = next(v for v in owner["spec"]["template"]["spec"]["volumes"]
+                  if v["name"] == mount["name"])  # fmt: skip
+    assert volume["secret"]["secretName"] == secret["metadata"]["name"]
+    assert volume["secret"]["items"] == [{"key": key, "path": path.rsplit("/", 1)[1]}]
+    assert key in secret["stringData"]
 
 
 @pytest.mark.parametrize("kind", ["Deployment", "Job"])
@@ -181,7 +193,12 @@ def test_keda_scales_the_deployment_on_the_groups_backlog() -> None:
         assert meta["stream"] == _config()["INGEST_STREAM"]
         assert meta["consumerGroup"] == _config()["INGEST_GROUP"]
         assert meta["addressFromEnv"] in env
-        assert meta["passwordFromEnv"] in env
+        assert "passwordFromEnv" not in meta  # the observer's password, not the worker's env
+        auth = m.k8s_object("TriggerAuthentication", trigger["authenticationRef"]["name"])
+        secret = m.k8s_object("Secret", "ingest-redis")
+        refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
+        assert set(refs) == {"username", "password"}
+        assert all(r["key"] in secret["stringData"] for r in refs.values())
         assert all(isinstance(value, str) for value in meta.values()), "KEDA wants strings"
         modes |= set(meta) & {"lagCount", "pendingEntriesCount"}
     # lag (not yet delivered) + pending (delivered, not acked) = the backlog.

@@ -162,7 +162,17 @@ def test_produce_unit_is_a_oneshot_on_the_instance_path() -> None:
     assert m.unit_value(unit, "Service", "Type") == "oneshot"
     assert argv[1:3] == ["-m", "ingest.produce"]
     assert argv[argv.index("--input") + 1] == "%f"
-    assert (
-        m.unit_value(unit, "Service", "EnvironmentFile")
-        == m.unit_values(m.parse_unit(m.WORKER_UNIT), "Service", "EnvironmentFile")[0]
-    )
+    shared, own = m.unit_values(unit, "Service", "EnvironmentFile")
+    assert shared == m.unit_values(m.parse_unit(m.WORKER_UNIT), "Service", "EnvironmentFile")[0]
+    assert own == "/etc/redis-ingest/producer.env"  # its own ACL user's URL, read last
+
+
+@pytest.mark.parametrize("path", [m.WORKER_UNIT, m.PRODUCE_UNIT], ids=lambda p: p.name)
+def test_the_redis_password_is_a_credential_file(path: Path) -> None:
+    unit = m.parse_unit(path)
+    name, _, source = m.unit_value(unit, "Service", "LoadCredential").partition(":")
+
+    assert source.startswith("/etc/redis-ingest/")
+    assert f"INGEST_REDIS_PASSWORD_FILE=%d/{name}" in m.unit_values(unit, "Service", "Environment")
+    assert "@" in m.parse_env_file(m.ENV_EXAMPLE)["INGEST_REDIS_URL"]
+    assert ":" not in m.parse_env_file(m.ENV_EXAMPLE)["INGEST_REDIS_URL"].split("@")[0][8:]

@@ -40,7 +40,7 @@ def test_two_workers_export_traces_to_jaeger_and_serve_metrics():
         assert env["OTEL_SERVICE_NAME"] == "ingest-worker"
         assert env["INGEST_REDIS_URL"] == "redis://redis:6379/0"
         assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
-        host_ports.add(worker["ports"][0].split(":")[0])
+        host_ports.add(worker["ports"][0].split(":")[-2])
         assert worker["ports"][0].endswith(":" + env["INGEST_HTTP_PORT"])
     assert len(host_ports) == 2
 

@@ -15,16 +15,36 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
+def check_durable(url: str) -> None:
+    """Refuse a sink that cannot keep what the worker acknowledges.
+
+    The worker acknowledges an entry once the sink has it, so a sink that loses its data when
+    the process ends (SQLite's in-memory database ``sqlite:///:memory:``, or a ``file:`` URI
+    with ``mode=memory``) would turn every acknowledged entry into a silent loss.
+
+    Raises:
+        ValueError: naming why the sink would not keep the data.
+    """
+    name = url.removeprefix("sqlite:///")
+    if name == "" or name.startswith(":memory:") or "mode=memory" in name:
+        raise ValueError(
+            "an in-memory SQLite database keeps nothing after the worker exits, yet the worker "
+            "acknowledges each entry once the sink has it (silent loss); give a file path"
+        )
+
+
 def check_url(url: str) -> None:
-    """Check, without creating anything, that the sink at ``url`` can be opened for writing.
+    """Check, without creating anything, that the sink at ``url`` can be opened for writing
+    and keeps what it is given (:func:`check_durable`).
 
     SQLite in WAL mode creates ``-wal`` and ``-shm`` files next to the database, so the
     directory itself must be writable, not only the file.
 
     Raises:
-        ValueError: with the reason (directory missing or not writable, path is a directory,
-            file not writable).
+        ValueError: with the reason (in memory, directory missing or not writable, path is a
+            directory, file not writable).
     """
+    check_durable(url)
     path = sqlite_path(url).absolute()  # a relative path's message shows where it points
     directory = path.parent
     if not directory.is_dir():
@@ -43,12 +63,13 @@ def from_url(url: str) -> SqliteSink:
 
     Raises:
         ValueError: the database cannot be opened (not an SQLite file, I/O error), with
-            SQLite's reason.
+            SQLite's reason, or would not keep the data (:func:`check_durable`).
     """
+    check_durable(url)
     try:
         return SqliteSink(sqlite_path(url))
     except sqlite3.Error as exc:
         raise ValueError(f"cannot open the SQLite database {sqlite_path(url)}: {exc}") from None
 
 
-__all__ = ["SqliteSink", "check_url", "from_url", "sqlite_path"]
+__all__ = ["SqliteSink", "check_durable", "check_url", "from_url", "sqlite_path"]
