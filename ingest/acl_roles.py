@@ -95,6 +95,8 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
         Grant(
             (*_CONNECT, *_READ_STREAM, "hgetall"), (("R", "stream"), ("R", "dead"), ("R", "config"))
         ),
+        # ingest.stats shows each consumer as live or dead from its liveness key.
+        Grant(("get",), (("R", "alive"),)),
     ),
     "operator": (
         Grant((*_CONNECT, *_READ_STREAM, *_ADMIT, "function|load"), (("RW", "stream"),)),
@@ -126,7 +128,7 @@ CAN_STILL: Mapping[str, tuple[str, ...]] = {
     ),
     "observer": (
         "read every entry of the stream and of the dead-letter stream (event payloads "
-        "included) and the consumer names",
+        "included), the consumer names and their liveness keys (host and PID of each worker)",
     ),
     "operator": (
         "FUNCTION LOAD REPLACE any library, whose code then runs with the rights of each "
@@ -259,6 +261,7 @@ USES: Mapping[str, tuple[Use, ...]] = {
             "XPENDING $stream $group",
             "XRANGE $stream (0-1 + COUNT 10",
             "HGETALL $config",
+            "GET $alive",
         ),
         *_uses("dlq list|show", "XREVRANGE $dead + - COUNT 10", "XRANGE $dead 0-1 0-1"),
     ),
