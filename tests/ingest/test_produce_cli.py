@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 import redis
 
-from ingest.backlog import read_backlog
-from ingest.keys import StreamKeys
 from ingest.produce import build_parser, main
 from ingest.streams import parse_entries
 from tests.helpers import wait_for
+from tests.ingest.backlogs import backlog_of
 from tests.ingest.consumers import AckingConsumer
 from tests.redis_server import free_port
 
@@ -149,7 +148,7 @@ def test_four_producers_against_a_slow_consumer_stay_under_the_marks(
     def sample() -> None:
         c = redis.Redis.from_url(redis_url, decode_responses=True)
         while not stop.is_set():
-            samples.append((read_backlog(c, StreamKeys(STREAM)).backlog, c.xlen(STREAM)))
+            samples.append((backlog_of(c, STREAM), c.xlen(STREAM)))
         c.close()
 
     sampler = threading.Thread(target=sample, daemon=True)
