@@ -25,6 +25,14 @@ from ingest.settings import ProducerSettings
 
 log = logging.getLogger(__name__)
 
+_warned: set[tuple[object, ...]] = set()
+"""Servers already warned about in this process (one warning each, however many producers)."""
+
+
+def _server(client: redis.Redis) -> tuple[object, ...]:
+    kwargs = client.connection_pool.connection_kwargs
+    return (kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), kwargs.get("db"))
+
 
 def check_eviction_policy(client: redis.Redis, allow_eviction: bool) -> str | None:
     """Refuse an ``allkeys-*`` maxmemory policy (it can evict the stream, its groups and their
@@ -65,8 +73,8 @@ def check_persistence(client: redis.Redis) -> bool | None:
     points (``save ""``). A restart then loses the stream, its groups and every pending entry,
     while producers have reported the events as produced.
 
-    Returns ``True`` when something is persisted, ``False`` when nothing is (warned), ``None``
-    when CONFIG is not permitted (not checked; says so at DEBUG).
+    Returns ``True`` when something is persisted, ``False`` when nothing is (warned once per
+    server and process), ``None`` when CONFIG is not permitted (not checked; says so at DEBUG).
     """
     try:
         reply: Any = client.config_get("appendonly")
@@ -75,6 +83,9 @@ def check_persistence(client: redis.Redis) -> bool | None:
         log.debug("cannot read appendonly/save (%s): persistence not checked", exc)
         return None
     if persists_nothing({str(k): str(v) for k, v in reply.items()}):
+        if _server(client) in _warned:
+            return False
+        _warned.add(_server(client))
         log.warning(
             "Redis persists nothing (appendonly no, no save points): a restart loses the "
             "stream, its consumer groups and every pending entry although they were reported "

@@ -9,6 +9,7 @@ whether its command was applied.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -93,7 +94,5 @@ class LossyProxy:
         """Stop accepting and close every socket."""
         self._stopped.set()
         for sock in self._sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
