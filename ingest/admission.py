@@ -16,7 +16,7 @@ exports:
   and sequence number that was admitted before is answered with the IDs it got then (reason
   ``repeat``), nothing appended: re-sending after a lost reply is idempotent.
 * ``ingest_backlog`` (``FCALL``): every group's undelivered entries by the same rule
-  (:func:`group_backlogs`), optionally repairing stale counters.
+  (:func:`ingest.groups.group_backlogs`), optionally repairing stale counters.
 * ``ingest_version`` (``FCALL_RO``, no writes): the library version.
 
 Operators whose application user may not ``FUNCTION LOAD``::
@@ -55,12 +55,10 @@ __all__ = [
     "Admission",
     "AdmissionUnavailable",
     "BatchId",
-    "GroupRow",
     "Repair",
     "admit",
     "admit_args",
     "ensure_loaded",
-    "group_backlogs",
     "library_code",
     "loaded_version",
     "producer_key",
@@ -114,7 +112,7 @@ class Repair:
     repaired: bool
 
 
-def _repairs(raw: Any) -> tuple[Repair, ...]:
+def parse_repairs(raw: Any) -> tuple[Repair, ...]:
     items = list(raw or ())
     return tuple(
         Repair(str(items[i]), int(items[i + 1]), int(items[i + 2]), int(items[i + 3]) == 1)
@@ -175,7 +173,7 @@ def parse_admission(raw: Sequence[Any]) -> Admission:
         lag_source=str(raw[5]),
         first_id=entry_id(raw[6]) if len(raw) > 6 else None,
         last_id=entry_id(raw[7]) if len(raw) > 7 else None,
-        repairs=_repairs(raw[8]) if len(raw) > 8 else (),
+        repairs=parse_repairs(raw[8]) if len(raw) > 8 else (),
         note=str(raw[9] or "") if len(raw) > 9 else "",
     )
 
@@ -262,43 +260,6 @@ def admit(
     keys = [stream] if batch is None else [stream, producer_key(stream, batch.producer_id)]
     raw: Any = call_once(client, "FCALL", ADMIT_FUNCTION, len(keys), *keys, *args)
     return parse_admission(raw)
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRow:
-    """One group as ``ingest_backlog`` sees it: undelivered entries by the Lua rule.
-
-    Attributes:
-        group: the consumer group.
-        undelivered: entries not yet delivered to it.
-        source: how that was found (:class:`ingest.backlog.Undelivered`).
-        pending: its PEL size.
-        stale: Redis' lag counter is proven wrong.
-    """
-
-    group: str
-    undelivered: int
-    source: str
-    pending: int
-    stale: bool
-
-
-def group_backlogs(
-    client: redis.Redis, stream: str, *, repair: bool = False
-) -> tuple[int, list[GroupRow], tuple[Repair, ...]]:
-    """Every group's undelivered entries by the server's rule (``FCALL ingest_backlog``).
-
-    Returns ``(XLEN, rows, repairs)``; with ``repair``, stale counters are set right
-    (``XGROUP SETID ... ENTRIESREAD``) and listed in ``repairs``.
-
-    Raises:
-        redis.ResponseError: the function is missing or outdated (``ensure_loaded`` first).
-    """
-    raw: Any = client.fcall(BACKLOG_FUNCTION, 1, stream, LIBRARY_VERSION, 1 if repair else 0)
-    rows = [
-        GroupRow(str(r[0]), int(r[1]), str(r[2]), int(r[3]), int(r[4]) == 1) for r in raw[1] or ()
-    ]
-    return int(raw[0]), rows, _repairs(raw[2])
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ingest import admission
 from ingest.backlog import PROBE, stream_backlog
+from ingest.groups import group_backlogs
 from ingest.groupstate import read_state
 
 pytestmark = pytest.mark.redis
@@ -82,7 +83,7 @@ def test_lua_and_python_agree_on_every_group(client, plan):
     build(client, plan)
     # When read by both rules (the Lua one told not to repair)
     state = read_state(client, STREAM, consumers=False)
-    length, rows, repairs = admission.group_backlogs(client, STREAM)
+    length, rows, repairs = group_backlogs(client, STREAM)
     # Then: the same figures, group by group
     assert length == state.length
     assert repairs == ()

@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from ingest import admission
 from ingest import state_gauges as sg
 from ingest.codec import Event, encode
+from ingest.groups import group_backlogs
 from ingest.groupstate import read_state
 from ingest.producer import Producer
 from ingest.settings import ProducerSettings, RedisSettings
@@ -94,7 +95,7 @@ def test_stats_gauges_and_admission_report_the_real_backlog_after_an_aof_restart
     points = gauge_points(read_state(client, STREAM, consumers=False))
     assert (points["ingest.group.backlog"], points["ingest.group.lag"]) == (30, 30)
     # And: the server's rule agrees, without repairing anything when asked not to
-    _, rows, repairs = admission.group_backlogs(client, STREAM)
+    _, rows, repairs = group_backlogs(client, STREAM)
     assert [(r.undelivered, r.source, r.stale) for r in rows] == [(30, "counted", True)]
     assert repairs == ()
     # When: a producer with a high-water mark of 100 (below the phantom 230) sends 50 events
