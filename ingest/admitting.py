@@ -142,6 +142,7 @@ class Admitter:
         self.on_blocked: Callable[[float], None] | None = None
         self._sleep, self._clock, self._should_stop = sleep, clock, should_stop
         self._ttl_ms = producer_ttl_ms(redis)
+        self._holder = ""  # the group with the largest backlog at the last call
         self._seq = 0
         self._unfinished: tuple[Sequence[Mapping[str, str]], int] | None = None
         self._reported: set[str] = set()
@@ -200,7 +201,7 @@ class Admitter:
                 admission.producer_key(self.stream, self.producer_id),
             )
         if not result.repeat:
-            self.last_backlog = result.backlog
+            self.last_backlog, self._holder = result.backlog, result.group
         self.gate.observe(result.admitted)
 
     def _admitted(self, result: admission.Admission, seq: int, size: int) -> admission.Admission:
@@ -220,8 +221,9 @@ class Admitter:
     def _start_waiting(self) -> Waiter:
         self.stats.blocks += 1
         log.info(
-            "backpressure: backlog %s, waiting for %s or less",
+            "backpressure: backlog %s (largest in group %r), waiting for %s or less",
             self.last_backlog,
+            self._holder or None,
             self.limits.marks.low,
         )
         return Waiter(

@@ -22,7 +22,6 @@ from ingest import admission, telemetry
 from ingest.admitting import AdmitStats, Admitter, Limits, Stopped
 from ingest.backpressure import Watermarks
 from ingest.codec import Event, encode
-from ingest.errors import EventTooLarge
 from ingest.preflight import check_eviction_policy, check_persistence, record_settings
 from ingest.settings import ProducerSettings
 
@@ -178,15 +177,16 @@ class Producer:
     ) -> int:
         """Send ``events``; return how many were accepted (buffered or sent).
 
-        With ``on_reject``, an event that cannot be encoded (``EventTooLarge``, not JSON) is
-        passed to it with the error, counted in ``stats.rejected`` and skipped; without it
-        the error is raised. Errors of sending (backpressure, Redis) are always raised.
+        With ``on_reject``, an event that cannot be encoded (``EventTooLarge``, not JSON,
+        nested too deeply: whatever encoding it raises) is passed to it with the error,
+        counted in ``stats.rejected`` and skipped; without it the error is raised. Errors of
+        sending (backpressure, Redis) are always raised.
         """
         accepted = 0
         for event in events:
             try:
                 fields = self.encode(event)
-            except (EventTooLarge, TypeError, ValueError, RecursionError) as exc:
+            except Exception as exc:  # this event's problem only (too large, too deep, not JSON)
                 if on_reject is None:
                     raise
                 self.stats.rejected += 1

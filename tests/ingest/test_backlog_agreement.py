@@ -75,6 +75,7 @@ def build(client: redis.Redis, plan: dict[str, Any]) -> None:
 @settings(
     max_examples=100,
     deadline=None,
+    database=None,  # no .hypothesis/ in the repo
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(plan=streams)

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.codec import Event
-from ingest.lines import LINE_SLACK
+from ingest.lines import GZIP_MAGIC, LINE_SLACK
 from ingest.sources import InputError, Reject, read_file
 
 LIMIT_EVENT_BYTES = 16  # lines above 16 + 64 KiB are overlong
@@ -64,7 +64,7 @@ def read_all(path: Path, fmt: str) -> list[tuple[int, Event | Reject]] | InputEr
 
 
 @pytest.mark.parametrize("fmt", ["lines", "jsonl", "csv"])
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, database=None)  # no .hypothesis/ in the repo
 @given(case=inputs)
 def test_readers_never_raise_and_account_for_every_line(tmp_path_factory, fmt, case):
     body, ending, trailing = case
@@ -75,8 +75,10 @@ def test_readers_never_raise_and_account_for_every_line(tmp_path_factory, fmt, c
     packed.write_bytes(gzip.compress(data))
     # When: read plain and gzipped
     items = read_all(plain, fmt)
-    # Then: gzip changes nothing, and nothing but a documented whole-input refusal raises
-    assert repr(read_all(packed, fmt)).replace("in.gz", "in.txt") == repr(items)
+    # Then: gzip changes nothing (unless the data itself starts like gzip: detected by content),
+    # and nothing but a documented whole-input refusal raises
+    if not data.startswith(GZIP_MAGIC):
+        assert repr(read_all(packed, fmt)).replace("in.gz", "in.txt") == repr(items)
     if isinstance(items, InputError):
         assert "multi-line JSON document" in items.reason or "duplicate column" in items.reason
         return
