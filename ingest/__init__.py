@@ -3,9 +3,13 @@
 Contract modules (I/O-free, importable by ``workers``): :mod:`ingest.keys`,
 :mod:`ingest.codec`, :mod:`ingest.streams`, :mod:`ingest.settings`,
 :mod:`ingest.telemetry`, :mod:`ingest.errors`.
-Producer modules: :mod:`ingest.producer`, :mod:`ingest.backpressure`,
-:mod:`ingest.admission`, :mod:`ingest.sources`, :mod:`ingest.produce` (CLI),
-:mod:`ingest.stats` (CLI).
+Producer modules: :mod:`ingest.producer` (buffers and encodes), :mod:`ingest.admitting` (the one
+admit-and-wait), :mod:`ingest.admission` (the Function call), :mod:`ingest.backpressure`,
+:mod:`ingest.blocked`, :mod:`ingest.preflight`; input: :mod:`ingest.lines`,
+:mod:`ingest.records`, :mod:`ingest.sources`; the CLI :mod:`ingest.produce` with
+:mod:`ingest.feeding`. The backlog rule: :mod:`ingest.backlog` (pure), read by
+:mod:`ingest.groupstate`. CLIs: :mod:`ingest.produce`, :mod:`ingest.stats`, :mod:`ingest.groups`,
+:mod:`ingest.admission`.
 """
 
 from ingest.codec import Event

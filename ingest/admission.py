@@ -3,16 +3,20 @@
 The ``ingest`` Functions library (:mod:`ingest.library`; this part in ``ingest/lua/admission.lua``)
 exports:
 
-* ``ingest_admit`` (``FCALL``): reads every group's backlog (see :mod:`ingest.backlog`); when
-  the largest is above the caller's ``limit`` it refuses the batch (reason ``high-water``).
-  Otherwise, if the batch would take the stream past ``maxlen``, it trims entries that every
-  group has acknowledged (``XTRIM MINID`` up to the oldest entry any group still has pending or
-  undelivered, or exact ``MAXLEN`` when no group needs any entry) and refuses the batch
-  (reason ``cap``) if that does not make room. Else it appends the whole batch. XLEN never
-  exceeds ``maxlen``: there is no ``~`` slack. Entry IDs are compared as decimal strings and
-  the first undelivered entry is read with ``XRANGE (<last-delivered-id> + COUNT 1``, never
-  computed: Lua numbers are doubles, exact only up to 2^53, and a sequence part may reach
-  2^64-1.
+* ``ingest_admit`` (``FCALL``): reads every group's backlog by the rule of
+  :mod:`ingest.backlog` (repairing a lag counter it proves stale); when the largest is above
+  the caller's ``limit`` it refuses the batch (reason ``high-water``). Otherwise, if the batch
+  would take the stream past ``maxlen``, it trims entries that every group has acknowledged
+  (``XTRIM MINID`` up to the oldest entry any group still has pending or undelivered, or exact
+  ``MAXLEN`` when no group needs any entry) and refuses the batch (reason ``cap``) if that does
+  not make room. Else it appends the whole batch. XLEN never exceeds ``maxlen``: there is no
+  ``~`` slack. Entry IDs are compared as decimal strings and the first undelivered entry is
+  read with ``XRANGE (<last-delivered-id> + COUNT 1``, never computed: Lua numbers are doubles,
+  exact only up to 2^53, and a sequence part may reach 2^64-1. A batch carrying a producer id
+  and sequence number that was admitted before is answered with the IDs it got then (reason
+  ``repeat``), nothing appended: re-sending after a lost reply is idempotent.
+* ``ingest_backlog`` (``FCALL``): every group's undelivered entries by the same rule
+  (:func:`ingest.groups.group_backlogs`), optionally repairing stale counters.
 * ``ingest_version`` (``FCALL_RO``, no writes): the library version.
 
 Operators whose application user may not ``FUNCTION LOAD``::
@@ -33,8 +37,8 @@ from typing import Any
 
 import redis
 
-from ingest.backlog import Backlog, GroupBacklog, group_backlog, read_backlog
 from ingest.errors import IngestError
+from ingest.keys import hash_tag
 from ingest.library import (
     LIBRARY_CODE,
     LIBRARY_VERSION,
@@ -50,20 +54,70 @@ __all__ = [
     "LIBRARY_VERSION",
     "Admission",
     "AdmissionUnavailable",
-    "Backlog",
-    "GroupBacklog",
+    "BatchId",
+    "Repair",
     "admit",
     "admit_args",
     "ensure_loaded",
-    "group_backlog",
     "library_code",
     "loaded_version",
-    "read_backlog",
+    "producer_key",
 ]
 
 log = logging.getLogger(__name__)
 
 ADMIT_FUNCTION = "ingest_admit"
+BACKLOG_FUNCTION = "ingest_backlog"
+
+
+def producer_key(stream: str, producer_id: str) -> str:
+    """The key holding one producer's last admitted batch, ``{stream}:producer:<id>``: in the
+    stream's hash slot (the rule of :class:`ingest.keys.StreamKeys`)."""
+    if hash_tag(stream) is not None:
+        return f"{stream}:producer:{producer_id}"
+    return f"{{{stream}}}:producer:{producer_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchId:
+    """Names one batch for idempotent re-sends.
+
+    Attributes:
+        producer_id: unique per producer (a random hex string); names its key
+            (:func:`producer_key`).
+        seq: the batch's number, from 1, the same on every re-send of that batch.
+        ttl_ms: how long the server remembers the producer's last batch, ms (refreshed by
+            every admitted batch); must outlast the longest re-send.
+    """
+
+    producer_id: str
+    seq: int
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    """A stale lag counter the function found (and repaired unless the user may not).
+
+    Attributes:
+        group: the consumer group.
+        redis_lag: what XINFO GROUPS said, entries.
+        undelivered: what is really after the group's last-delivered ID, entries.
+        repaired: ``XGROUP SETID ... ENTRIESREAD`` succeeded (``False``: NOPERM).
+    """
+
+    group: str
+    redis_lag: int
+    undelivered: int
+    repaired: bool
+
+
+def parse_repairs(raw: Any) -> tuple[Repair, ...]:
+    items = list(raw or ())
+    return tuple(
+        Repair(str(items[i]), int(items[i + 1]), int(items[i + 2]), int(items[i + 3]) == 1)
+        for i in range(0, len(items) - 3, 4)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +125,20 @@ class Admission:
     """The reply of one ``ingest_admit`` call.
 
     Attributes:
-        admitted: the whole batch was appended.
+        admitted: the whole batch is in the stream (appended now, or before: ``repeat``).
         backlog: the largest group backlog before the batch (entries; may be a lower bound
-            above ``limit`` when the lag had to be counted).
+            above ``limit`` when the lag had to be counted); 0 for a ``repeat``.
         length: XLEN after the call.
-        reason: ``ok``, ``high-water`` (backlog above the limit) or ``cap`` (no room without
-            trimming an unacknowledged entry).
+        reason: ``ok``, ``repeat`` (admitted by an earlier send of the same batch: its IDs,
+            nothing appended), ``high-water`` (backlog above the limit) or ``cap`` (no room
+            without trimming an unacknowledged entry).
         group: the group with the largest backlog ("" without groups).
-        lag_source: how that group's lag was found (see :class:`GroupBacklog`).
-        first_id, last_id: entry IDs of the first and last appended entries (``None`` when
-            refused).
+        lag_source: how that group's lag was found (:class:`ingest.backlog.Undelivered`).
+        first_id, last_id: entry IDs of the first and last entries of the batch (``None``
+            when refused).
+        repairs: stale lag counters seen (and repaired) on the way.
+        note: "" or ``no-idempotence``: this Redis user may not GET/SET the producer key, so
+            a re-sent batch may land twice.
     """
 
     admitted: bool
@@ -91,6 +149,13 @@ class Admission:
     lag_source: str
     first_id: EntryId | None = None
     last_id: EntryId | None = None
+    repairs: tuple[Repair, ...] = ()
+    note: str = ""
+
+    @property
+    def repeat(self) -> bool:
+        """The batch had been admitted by an earlier send (nothing appended now)."""
+        return self.reason == "repeat"
 
 
 def parse_admission(raw: Sequence[Any]) -> Admission:
@@ -108,20 +173,56 @@ def parse_admission(raw: Sequence[Any]) -> Admission:
         lag_source=str(raw[5]),
         first_id=entry_id(raw[6]) if len(raw) > 6 else None,
         last_id=entry_id(raw[7]) if len(raw) > 7 else None,
+        repairs=parse_repairs(raw[8]) if len(raw) > 8 else (),
+        note=str(raw[9] or "") if len(raw) > 9 else "",
     )
 
 
 def admit_args(
-    entries: Sequence[Mapping[str, str]], *, maxlen: int, limit: int, no_group: str
+    entries: Sequence[Mapping[str, str]],
+    *,
+    maxlen: int,
+    limit: int,
+    no_group: str,
+    batch: BatchId | None = None,
 ) -> list[str | int]:
-    """The ARGV of ``ingest_admit``: protocol, maxlen, limit, no_group, n, then per entry
-    its field count and field/value pairs."""
-    args: list[str | int] = [LIBRARY_VERSION, maxlen, limit, no_group, len(entries)]
+    """The ARGV of ``ingest_admit``: protocol, maxlen, limit, no_group, seq, ttl_ms, n, then
+    per entry its field count and field/value pairs (seq and ttl_ms 0 without ``batch``)."""
+    seq, ttl_ms = (batch.seq, batch.ttl_ms) if batch is not None else (0, 0)
+    args: list[str | int] = [LIBRARY_VERSION, maxlen, limit, no_group, seq, ttl_ms, len(entries)]
     for fields in entries:
         args.append(len(fields))
         for item in fields.items():
             args.extend(item)
     return args
+
+
+def call_once(client: redis.Redis, *args: Any) -> Any:
+    """Send one command and read its reply, without redis-py's automatic re-send.
+
+    redis-py's ``retry=`` sends a command again after a timeout or a dropped connection; for
+    ``ingest_admit`` that re-send is a second append of the batch whenever the first one was
+    applied and only its reply was lost. Our caller re-sends itself (idempotently, logged and
+    counted), so the command goes out exactly once here.
+
+    Raises:
+        redis.ConnectionError, redis.TimeoutError, OSError: the connection failed (it is
+            closed; the command may or may not have been applied).
+        redis.ResponseError: an error reply.
+    """
+    pool: Any = client.connection_pool
+    conn: Any = pool.get_connection()
+    parser: Any = client  # redis-py's own reply parsing (callbacks, decoding) is untyped
+    try:
+        conn.send_command(*args)
+        return parser.parse_response(conn, args[0])
+    except redis.ResponseError:
+        raise
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
 
 
 def admit(
@@ -132,8 +233,10 @@ def admit(
     maxlen: int,
     limit: int,
     no_group: str = "block",
+    batch: BatchId | None = None,
 ) -> Admission:
-    """Offer ``entries`` to ``stream`` in one ``FCALL ingest_admit`` (one round trip).
+    """Offer ``entries`` to ``stream`` in one ``FCALL ingest_admit`` (one round trip, sent once:
+    :func:`call_once`).
 
     Args:
         entries: entry fields, one mapping per entry (at least one field each).
@@ -141,14 +244,21 @@ def admit(
         limit: admit only while the largest group backlog is at or below this (entries):
             ``high_water - 1`` while producing, ``low_water`` while paused.
         no_group: ``block`` or ``trim``, see :mod:`ingest.backlog`.
+        batch: names the batch for idempotent re-sends; re-send a batch with the same
+            ``BatchId`` after a connection error (``None``: no protection against a second
+            append).
 
     Raises:
         redis.exceptions.OutOfMemoryError: the server is above maxmemory (noeviction);
             nothing was appended.
-        redis.ResponseError: the function is missing (``ensure_loaded`` first) or WRONGTYPE.
+        redis.ResponseError: the function is missing (``ensure_loaded`` first), WRONGTYPE, or
+            a ``batch`` older than one already admitted for its producer.
+        redis.ConnectionError, redis.TimeoutError, OSError: the reply did not arrive; the
+            batch may have been appended: re-send it with the same ``batch``.
     """
-    args = admit_args(entries, maxlen=maxlen, limit=limit, no_group=no_group)
-    raw: Any = client.fcall(ADMIT_FUNCTION, 1, stream, *args)
+    args = admit_args(entries, maxlen=maxlen, limit=limit, no_group=no_group, batch=batch)
+    keys = [stream] if batch is None else [stream, producer_key(stream, batch.producer_id)]
+    raw: Any = call_once(client, "FCALL", ADMIT_FUNCTION, len(keys), *keys, *args)
     return parse_admission(raw)
 
 

@@ -12,6 +12,8 @@ the flag, the variable and the value; CLIs exit with code 2 on it.
 from __future__ import annotations
 
 import argparse
+import codecs
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -144,6 +146,23 @@ def text(value: str) -> str:
     if not value:
         raise ValueError("must not be empty")
     return value
+
+
+def text_encoding(name: str) -> str:
+    """Parse a text encoding that can be read line by line: line endings, quotes and ASCII
+    are single bytes (utf-8, latin-1, cp1252, iso8859-15, ...); its canonical name."""
+    try:
+        found = codecs.lookup(name).name
+    except LookupError:
+        raise ValueError("unknown encoding (try utf-8, latin-1 or cp1252)") from None
+    probe = '\n\r",;abcXYZ09{}[]'
+    try:
+        ascii_compatible = probe.encode(found) == probe.encode("ascii")
+    except UnicodeError:
+        ascii_compatible = False
+    if not ascii_compatible:
+        raise ValueError(f"{found} is not ASCII-compatible, so lines cannot be split in it")
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,11 +526,21 @@ PRODUCER_OPTIONS: tuple[Option, ...] = (
            "input format (default from the extension: .csv; .jsonl/.ndjson/.json as JSON "
            "Lines, one value per line; else lines)"),
     Option("id_field", "--id-field", None, text, None,
-           "take each event id from this field (default <source>:<line number>; for stdin "
-           "without --source, stdin:<run id>:<line number>, unique per run)"),
+           "take each event id from this field, as <source>:<value> (default "
+           "<source>:<line>:<digest of the record>; for stdin without --source, "
+           "stdin:<run id>:<line>:<digest>, unique per run)"),
     Option("source", "--source", None, text, None,
            "source name carried in each entry and prefix of line-numbered ids (default the "
            "input file's absolute path; stdin)"),
+    Option("raw_ids", "--raw-ids", None, boolean, False,
+           "with --id-field: the field's value is the event id as is (default "
+           "<source>:<value>, so two sources never share ids)", is_flag=True),
+    Option("encoding", "--encoding", None, text_encoding, "utf-8",
+           "text encoding of the input (strict: a line that does not decode is rejected); "
+           "ASCII-compatible ones: utf-8, latin-1, cp1252, ..."),
+    Option("from_line", "--from-line", None, positive_int, None,
+           "skip records that start before this line: resume a run that stopped (its error "
+           "message and summary give the line); re-running whole is safe too"),
     Option("type", "--type", None, text, "reading", "event type carried in each entry"),
     Option("synthetic", "--synthetic", None, positive_int, None,
            "generate this many synthetic sensor readings instead of reading --input", "events"),
@@ -548,8 +577,8 @@ class ProducerSettings:
         no_group: ``"block"`` (default) or ``"trim"``: what the cap does while the stream has
             no consumer group (see :mod:`ingest.admission`).
         allow_eviction: start even under an ``allkeys-*`` maxmemory policy (warns loudly).
-        input, format, id_field, source, type, synthetic, rate, rejects, log_level,
-            log_format: CLI only.
+        input, format, id_field, raw_ids, encoding, from_line, source, type, synthetic,
+            rate, rejects, log_level, log_format: CLI only.
 
     Raises:
         ConfigError: ``low_water < high_water <= maxlen`` or ``batch_size <= maxlen`` does not
@@ -570,6 +599,9 @@ class ProducerSettings:
     input: str | None = None
     format: str | None = None
     id_field: str | None = None
+    raw_ids: bool = False
+    encoding: str = "utf-8"
+    from_line: int | None = None
     source: str | None = None
     type: str = "reading"
     synthetic: int | None = None
@@ -605,6 +637,10 @@ class ProducerSettings:
             raise ConfigError(f"{name('no_group')} = {self.no_group!r}: must be block or trim")
         if self.input is not None and self.synthetic is not None:
             raise ConfigError("--input and --synthetic exclude each other; give one")
+        if self.raw_ids and self.id_field is None:
+            raise ConfigError("--raw-ids needs --id-field (it says how ids from a field look)")
+        if self.from_line is not None and self.synthetic is not None:
+            raise ConfigError("--from-line skips lines of an --input; --synthetic has none")
 
     @property
     def watermark_low(self) -> int:

@@ -2,114 +2,55 @@
 synthetic sensor generator.
 
 Readers yield ``(line, record)`` pairs: :class:`~ingest.codec.Event` for good records and
-:class:`Reject` for malformed ones (bad JSON, wrong CSV column count, undecodable bytes, a
-missing id field, a read error such as a truncated gzip member): a reject is reported as
-``file:line: reason`` and counted, never dropped silently. Blank lines are not records and are
-skipped. A leading UTF-8 byte order mark is not part of line 1. An input that cannot be read as
-a whole (a CSV header naming a column twice, a multi-line JSON document given as JSON Lines)
-raises :class:`InputError` before any record is yielded.
+:class:`Reject` for malformed ones (bad JSON, JSON nested too deeply, wrong CSV column count,
+undecodable bytes, a line longer than the limit, a missing id field, a read error such as a
+truncated gzip member): a reject is reported as ``file:line: reason`` and counted, never
+dropped silently, and never stops the records after it: whatever a record raises while it is
+read rejects that record. Blank lines are not records and are skipped. A leading UTF-8 byte
+order mark is not part of line 1. Lines are read with bounded memory (:mod:`ingest.lines`). An
+input that cannot be read as a whole (a CSV header naming a column twice, a multi-line JSON
+document given as JSON Lines) raises :class:`InputError` before any record is yielded.
 
-Event ids are ``<prefix>:<line number>`` (1-based physical line; for CSV the line a record
-starts on, the header being line 1), or the value of ``id_field``. The prefix is the source:
-by default a file's absolute, normalised path (``os.path.realpath``), so two files with the
-same base name (``day1/events.jsonl``, ``day2/events.jsonl``) never share ids while re-reading
-the same file gives the same ids (the sink's deduplication makes a second run a no-op). Stdin
-without an explicit source gets ``stdin:<run id>`` (unique per run, like synthetic readings);
-pass a source to make stdin ids deterministic. A content hash is not used: real sensor files
-repeat identical rows.
+Event ids are ``<prefix>:<line>:<digest>``: the 1-based physical line (for CSV the line a
+record starts on, the header being line 1) and the first 8 hex digits of the BLAKE2b digest of
+the record's bytes (a CSV record's with the header's). So producing the same content again
+gives the same ids (re-runs and resumes stay idempotent: the sink drops repeats) while new
+content at an old path gets new ids; the line number stays because real sensor files repeat
+identical rows. The prefix is the source: by default a file's absolute, normalised path
+(``os.path.realpath``), so two files with the same base name never share ids. Stdin without an
+explicit source gets ``stdin:<run id>`` (unique per run, like synthetic readings); pass a
+source to make stdin ids deterministic. With ``id_field``, the id is ``<source>:<value>``
+(namespaced, so two sources with overlapping ids do not collide), or the bare value with
+``raw_ids``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import gzip
-import io
 import os
 import random
 import sys
 import uuid
-import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
-from ingest.codec import Event, loads
-from ingest.errors import IngestError
+from ingest.codec import DEFAULT_MAX_EVENT_BYTES, Event, loads
+from ingest.lines import LINE_SLACK, LineReader, Overlong, decoded, wrap_binary
+from ingest.records import InputError, Naming, Numbered, Record, Reject, failure_reason
 
-GZIP_MAGIC = b"\x1f\x8b"
-READ_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
-"""What reading an open input can raise mid-file (I/O error, truncated or corrupt gzip)."""
+__all__ = [
+    "InputError",
+    "Naming",
+    "Numbered",
+    "Record",
+    "Reject",
+    "detect_format",
+    "read_file",
+    "synthetic",
+]
+
 JSON_HINT = "; JSON Lines: one JSON value per line"
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    """A malformed input record.
-
-    Attributes:
-        file: the input's name as given (``-`` for stdin).
-        line: 1-based line number (where the record starts).
-        reason: why it was rejected.
-        end_line: the record's last line when it spans several (a CSV record with a quoted
-            field running over lines), else ``None``; shown as ``file:6-7: reason``.
-    """
-
-    file: str
-    line: int
-    reason: str
-    end_line: int | None = None
-
-    def __str__(self) -> str:
-        end = f"-{self.end_line}" if self.end_line is not None and self.end_line > self.line else ""
-        return f"{self.file}:{self.line}{end}: {self.reason}"
-
-
-class InputError(IngestError):
-    """An input that cannot be read as a whole; nothing of it is produced (CLI exit 2).
-
-    Attributes:
-        file: the input's name as given.
-        line: 1-based line where the problem is.
-        reason: what is wrong.
-    """
-
-    def __init__(self, file: str, line: int, reason: str) -> None:
-        super().__init__(f"{file}:{line}: {reason}")
-        self.file, self.line, self.reason = file, line, reason
-
-
-Record = Event | Reject
-Numbered = tuple[int, Record]
-"""``(line, record)``: the 1-based line a record starts on (``n`` for synthetic events)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Naming:
-    """How records become events.
-
-    Attributes:
-        source: the ``source`` field of each event.
-        type: the ``type`` field of each event.
-        id_field: take the event id from this payload field (``None``: ``<prefix>:<line>``).
-        id_prefix: prefix of line-numbered ids; default ``source``.
-    """
-
-    source: str
-    type: str = "reading"
-    id_field: str | None = None
-    id_prefix: str | None = None
-
-    def make(self, payload: Any, line: int, file: str) -> Record:
-        """The event for ``payload`` read at ``line`` of ``file``, or a reject (no id value)."""
-        if self.id_field is None:
-            event_id = f"{self.id_prefix or self.source}:{line}"
-        else:
-            value = payload.get(self.id_field) if isinstance(payload, dict) else None
-            if value is None or value == "":
-                return Reject(file, line, f"no value for the id field {self.id_field!r}")
-            event_id = str(value)
-        return Event(event_id=event_id, payload=payload, source=self.source, type=self.type)
 
 
 def detect_format(path: str) -> str:
@@ -128,66 +69,24 @@ def default_source(path: str) -> str:
     return "stdin" if path == "-" else os.path.realpath(path)
 
 
-def wrap_binary(raw: IO[bytes]) -> IO[bytes]:
-    """Wrap a byte stream so it can be peeked, un-gzipping it when the data starts with the
-    gzip magic bytes (whatever the extension). Closing a gzip wrapper leaves ``raw`` open."""
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
-    if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
-    return buffered
+Lines = Iterable[bytes | Overlong]
+"""What readers read: physical lines as :class:`~ingest.lines.LineReader` yields them."""
 
 
-class Guarded:
-    """Iterates ``lines`` and turns a read error mid-file into a clean end, remembered in
-    ``error`` with the ``line`` that could not be read (so what came before is kept)."""
-
-    def __init__(self, lines: Iterable[bytes]) -> None:
-        self._lines = lines
-        self.line = 0  # lines read so far
-        self.error: Exception | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            for raw in self._lines:
-                self.line += 1
-                yield raw
-        except READ_ERRORS as exc:
-            self.error = exc
-
-    def reject(self, file: str) -> Reject | None:
-        """The read error as a reject at the first line not read, or ``None``."""
-        if self.error is None:
-            return None
-        line = self.line + 1
-        detail = str(self.error) or type(self.error).__name__
-        reason = f"read error: {detail}; lines from {line} on were not read"
-        return Reject(file, line, reason)
-
-
-def _decoded(lines: Iterable[bytes], file: str) -> Iterator[tuple[int, str | Reject]]:
-    """Number the lines from 1 and decode each as UTF-8 (line 1 without a byte order mark);
-    undecodable lines become rejects."""
-    encoding = "utf-8-sig"
-    for number, raw in enumerate(lines, start=1):
-        try:
-            yield number, raw.decode(encoding).rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            bad = raw[exc.start : exc.start + 1].hex()
-            reason = f"not UTF-8 (byte 0x{bad} at column {exc.start + 1})"
-            yield number, Reject(file, number, reason)
-        encoding = "utf-8"
-
-
-def read_lines(lines: Iterable[bytes], file: str, naming: Naming) -> Iterator[Numbered]:
+def read_lines(
+    lines: Lines, file: str, naming: Naming, encoding: str = "utf-8"
+) -> Iterator[Numbered]:
     """One event per non-blank line; the payload is the line's text."""
-    for number, text in _decoded(lines, file):
-        if isinstance(text, Reject):
-            yield number, text
+    for number, text, raw, reason in decoded(lines, encoding):
+        if text is None:
+            yield number, Reject(file, number, reason)
         elif text.strip():
-            yield number, naming.make(text, number, file)
+            yield number, naming.make(text, number, file, raw)
 
 
-def read_jsonl(lines: Iterable[bytes], file: str, naming: Naming) -> Iterator[Numbered]:
+def read_jsonl(
+    lines: Lines, file: str, naming: Naming, encoding: str = "utf-8"
+) -> Iterator[Numbered]:
     """One event per non-blank line holding one JSON value (the payload).
 
     Raises:
@@ -196,9 +95,9 @@ def read_jsonl(lines: Iterable[bytes], file: str, naming: Naming) -> Iterator[Nu
             like ``2,`` inside an array, would even pass as fragments).
     """
     hint, first = JSON_HINT, True
-    for number, text in _decoded(lines, file):
-        if isinstance(text, Reject):
-            yield number, text
+    for number, text, raw, reason in decoded(lines, encoding):
+        if text is None:
+            yield number, Reject(file, number, reason)
             continue
         if not text.strip():
             continue
@@ -216,27 +115,38 @@ def read_jsonl(lines: Iterable[bytes], file: str, naming: Naming) -> Iterator[Nu
             yield number, Reject(file, number, f"bad JSON: {exc}{hint}")
             hint = ""
             continue
-        yield number, naming.make(payload, number, file)
+        except Exception as exc:  # RecursionError, MemoryError: this record only
+            yield number, Reject(file, number, f"bad JSON: {failure_reason(exc)}")
+            continue
+        yield number, naming.make(payload, number, file, raw)
 
 
 class _Lines:
-    """Feeds decoded lines to ``csv.reader`` while remembering line numbers and rejects."""
+    """Feeds decoded lines to ``csv.reader`` while remembering line numbers, the bytes of the
+    record being read, and rejects."""
 
-    def __init__(self, lines: Iterable[bytes], file: str) -> None:
-        self._it = _decoded(lines, file)
+    def __init__(self, lines: Lines, file: str, encoding: str) -> None:
+        self._it = decoded(lines, encoding)
+        self.file = file
         self.line = 0
         self.start: int | None = None  # first line of the record being read
+        self.raw: list[bytes] = []  # its lines' bytes
         self.rejects: list[Reject] = []
 
     def __iter__(self) -> Iterator[str]:
-        for number, text in self._it:
+        for number, text, raw, reason in self._it:
             self.line = number
-            if isinstance(text, Reject):
-                self.rejects.append(text)
+            if text is None:
+                self.rejects.append(Reject(self.file, number, reason))
                 continue
             if self.start is None:
                 self.start = number
+            self.raw.append(raw)
             yield text + "\n"
+
+    def next_record(self) -> None:
+        """Forget the record just read."""
+        self.start, self.raw = None, []
 
 
 def column_names(header: list[str], file: str, line: int) -> list[str]:
@@ -256,23 +166,27 @@ def column_names(header: list[str], file: str, line: int) -> list[str]:
     return names
 
 
-def read_csv(lines: Iterable[bytes], file: str, naming: Naming) -> Iterator[Numbered]:
+def read_csv(
+    lines: Lines, file: str, naming: Naming, encoding: str = "utf-8"
+) -> Iterator[Numbered]:
     """One event per CSV record after the header: a ``dict`` keyed by the header's names
     (see :func:`column_names`).
 
     A record with another column count than the header is rejected. A quoted field may span
-    lines; the event id uses the line the record starts on. A rejected record that spans
-    lines is reported with its range and a hint (``file:6-7: 1 column, the header has 2 (a
-    quoted field runs over 2 lines: unterminated quote?)``).
+    lines; the event id uses the line the record starts on, and the digest covers the
+    header's bytes and the record's. A rejected record that spans lines is reported with its
+    range and a hint (``file:6-7: 1 column, the header has 2 (a quoted field runs over 2
+    lines: unterminated quote?)``). A field is at most 128 KiB (``csv.field_size_limit``).
 
     Raises:
         InputError: the header names a column twice (nothing of the file is produced).
     """
-    feed = _Lines(lines, file)
+    feed = _Lines(lines, file, encoding)
     reader = csv.reader(feed)
     header: list[str] | None = None
+    header_raw = b""
     while True:
-        feed.start = None
+        feed.next_record()
         try:
             row = next(reader)
         except StopIteration:
@@ -286,12 +200,13 @@ def read_csv(lines: Iterable[bytes], file: str, naming: Naming) -> Iterator[Numb
         if not row or not any(cell.strip() for cell in row):
             continue
         if header is None:
-            header = column_names(row, file, start)
+            header, header_raw = column_names(row, file, start), b"\n".join(feed.raw)
             continue
         if len(row) != len(header):
             yield start, _wrong_width(file, start, feed.line, len(row), len(header))
             continue
-        yield start, naming.make(dict(zip(header, row, strict=True)), start, file)
+        raw = b"\n".join([header_raw, *feed.raw])
+        yield start, naming.make(dict(zip(header, row, strict=True)), start, file, raw)
     yield from _drain(feed)
 
 
@@ -327,6 +242,9 @@ def read_file(
     source: str | None = None,
     type: str = "reading",
     id_field: str | None = None,
+    raw_ids: bool = False,
+    encoding: str = "utf-8",
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     stdin: IO[bytes] | None = None,
     run_id: str | None = None,
 ) -> Iterator[Numbered]:
@@ -334,6 +252,12 @@ def read_file(
 
     Args:
         source: the events' ``source`` and id prefix; default :func:`default_source`.
+        id_field, raw_ids: ids from a payload field, namespaced by the source unless
+            ``raw_ids`` (see :class:`Naming`).
+        encoding: the input's text encoding (strict; ASCII-compatible, see
+            :func:`ingest.settings.text_encoding`).
+        max_event_bytes: a line longer than this plus :data:`~ingest.lines.LINE_SLACK` bytes
+            is rejected without being read whole.
         run_id: for stdin without ``source``, the id prefix is ``stdin:<run_id>``; default a
             fresh random id, so two runs never share ids.
 
@@ -345,20 +269,21 @@ def read_file(
         InputError: the input cannot be read as a whole (see the readers).
     """
     reader = READERS[fmt or detect_format(path)]
-    naming = Naming(source or default_source(path), type, id_field)
+    naming = Naming(source or default_source(path), type, id_field, raw_ids=raw_ids)
     if path == "-" and source is None:
-        naming = Naming("stdin", type, id_field, f"stdin:{run_id or uuid.uuid4().hex[:12]}")
+        prefix = f"stdin:{run_id or uuid.uuid4().hex[:12]}"
+        naming = Naming("stdin", type, id_field, prefix, raw_ids)
     with contextlib.ExitStack() as stack:
         if path == "-":
             handle = wrap_binary(stdin or sys.stdin.buffer)
         else:
             raw = stack.enter_context(open(path, "rb"))
             handle = stack.enter_context(contextlib.closing(wrap_binary(raw)))
-        guarded = Guarded(handle)
-        yield from reader(guarded, path, naming)
-        reject = guarded.reject(path)
-        if reject is not None:
-            yield reject.line, reject
+        lines = LineReader(handle, max_event_bytes + LINE_SLACK)
+        yield from reader(lines, path, naming, encoding)
+        failure = lines.failure()
+        if failure is not None:
+            yield failure[0], Reject(path, *failure)
 
 
 def synthetic(

@@ -7,6 +7,10 @@ Redis. A figure that can no longer be refreshed must not be served as if it were
 only while it is fresh: the last attempt succeeded and it is at most ``max_age_s`` old.
 Otherwise the group and stream gauges report nothing, as before the first sample, and
 ``ingest_worker_state_sample_age_seconds`` shows how old the last good sample is.
+
+The backlog and lag gauges are the backlog rule's figures (:mod:`ingest.backlog`, through
+:func:`~ingest.groupstate.read_state`), not Redis' ``lag`` counter: after a Redis restart from
+a rewritten AOF that counter can report a backlog that does not exist, and the gauges do not.
 """
 
 from __future__ import annotations

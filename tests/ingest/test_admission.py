@@ -8,12 +8,11 @@ import pytest
 import redis
 
 from ingest import admission
-from ingest.backlog import read_backlog
 from ingest.codec import Event, encode
-from ingest.keys import StreamKeys
 from ingest.producer import Producer
 from ingest.settings import ProducerSettings, RedisSettings
 from tests.helpers import wait_for
+from tests.ingest.backlogs import backlog_of, groups_of
 from tests.ingest.consumers import AckingConsumer
 
 pytestmark = pytest.mark.redis
@@ -130,9 +129,8 @@ def test_nil_lag_after_xdel_is_counted_not_zero(client, redis_url):
     client.xack(STREAM, "workers", *[i for i, _ in got])
     client.xdel(STREAM, client.xrange(STREAM)[-1][0])
     assert client.xinfo_groups(STREAM)[0]["lag"] is None
-    backlog = read_backlog(client, StreamKeys(STREAM))
-    assert backlog.backlog == 39
-    assert backlog.groups[0].lag_source == "counted"
+    assert backlog_of(client, STREAM) == 39
+    assert groups_of(client, STREAM)[0].undelivered_source == "counted"
     # Then a producer under a high-water mark of 100 goes on; one of 30 is held back
     p = producer(client, redis_url, maxlen=1000, high_water=100, batch_size=10, max_block_s=0)
     p.send_many(Event(f"n:{i}", {}, source="t") for i in range(10))
@@ -155,7 +153,7 @@ def test_stale_lag_after_xtrim_is_replaced_by_xlen(client, redis_url):
     client.xack(STREAM, "workers", *[i for i, _ in got])
     client.xtrim(STREAM, maxlen=20, approximate=False)
     assert client.xinfo_groups(STREAM)[0]["lag"] == 90
-    assert read_backlog(client, StreamKeys(STREAM)).backlog == 20
+    assert backlog_of(client, STREAM) == 20
     # Then a high-water mark of 50 does not block, one of 15 does
     p = producer(client, redis_url, maxlen=1000, high_water=50, batch_size=10, max_block_s=0)
     p.send_many(Event(f"n:{i}", {}, source="t") for i in range(10))

@@ -8,8 +8,8 @@ import pytest
 import redis
 
 from ingest import admission
-from ingest.backlog import MAX_ENTRY_ID, read_backlog
-from ingest.keys import StreamKeys
+from ingest.backlog import MAX_ENTRY_ID
+from tests.ingest.backlogs import backlog_of, worst_of
 
 pytestmark = pytest.mark.redis
 
@@ -96,7 +96,7 @@ def test_largest_possible_id_as_last_delivered_reads_nothing_after_it(client):
         client.xrange(STREAM, f"({MAX_ENTRY_ID}", "+")  # why both sides guard it
     result = admission.admit(client, STREAM, batch(), maxlen=1, limit=100)
     assert (result.admitted, result.reason, result.backlog) == (False, "cap", 1)
-    assert read_backlog(client, StreamKeys(STREAM)).backlog == 1
+    assert backlog_of(client, STREAM) == 1
     assert client.xlen(STREAM) == 1
 
 
@@ -109,8 +109,8 @@ def test_lua_and_python_agree_on_before_first_above_2_53(client):
     client.xtrim(
         STREAM, minid=ids[1], approximate=False
     )  # the group's last-delivered ID is now before the first
-    backlog = read_backlog(client, StreamKeys(STREAM), limit=100)
-    assert backlog.worst is not None
-    assert backlog.worst.lag_source == "before-first"
+    worst = worst_of(client, STREAM)
+    assert worst is not None
+    assert worst.undelivered_source == "before-first"
     result = admission.admit(client, STREAM, batch(), maxlen=10, limit=100)
-    assert (result.backlog, result.lag_source) == (backlog.backlog, "before-first")
+    assert (result.backlog, result.lag_source) == (worst.backlog, "before-first")

@@ -21,9 +21,12 @@ pytestmark = pytest.mark.redis
 STREAM = "ingest:events"
 
 
-def make(url: str, client: redis.Redis | None = None, **kwargs) -> Producer:
+def make(url: str, client: redis.Redis | None = None, sleep=None, **kwargs) -> Producer:
     settings = ProducerSettings(redis=RedisSettings(url, connect_timeout_s=5), **kwargs)
-    return Producer(client or redis.Redis.from_url(url, decode_responses=True), settings)
+    client = client or redis.Redis.from_url(url, decode_responses=True)
+    if sleep is None:
+        return Producer(client, settings)
+    return Producer(client, settings, sleep=sleep)
 
 
 def events(n: int, prefix: str = "e") -> list[Event]:
@@ -39,7 +42,7 @@ def test_allkeys_policy_is_refused_at_start(make_redis_server):
 def test_allkeys_policy_allowed_with_a_loud_warning(make_redis_server, caplog):
     server = make_redis_server(extra=["--maxmemory-policy", "allkeys-lru"])
     producer = make(server.url, allow_eviction=True)
-    with caplog.at_level(logging.WARNING, logger="ingest.producer"):
+    with caplog.at_level(logging.WARNING, logger="ingest.preflight"):
         producer.send_many(events(3))
         producer.close()
     assert producer.stats.produced == 3
@@ -50,16 +53,15 @@ def test_oom_reply_is_backpressure_not_a_crash_or_a_drop(make_redis_server):
     # Given a server already above its maxmemory under noeviction
     server = make_redis_server(extra=["--maxmemory-policy", "noeviction"])
     admin = redis.Redis.from_url(server.url, decode_responses=True)
-    producer = make(server.url, batch_size=10)
-    producer.prepare()
-    admin.config_set("maxmemory", 1)
     waits: list[float] = []
 
     def sleep(seconds: float) -> None:  # memory is freed while the producer waits
         waits.append(seconds)
         admin.config_set("maxmemory", 0)
 
-    producer._sleep = sleep
+    producer = make(server.url, batch_size=10, sleep=sleep)
+    producer.prepare()
+    admin.config_set("maxmemory", 1)
     # When a batch is sent, Then it waits once and then lands whole
     producer.send_many(events(10))
     assert producer.stats.oom_waits == 1
@@ -71,9 +73,6 @@ def test_oom_reply_is_backpressure_not_a_crash_or_a_drop(make_redis_server):
 
 def test_connection_loss_resends_the_batch_after_a_restart(make_redis_server):
     server = make_redis_server()
-    producer = make(server.url, batch_size=5)
-    producer.send_many(events(5, "before"))
-    server.stop()
     restarted: list[bool] = []
 
     def sleep(seconds: float) -> None:
@@ -81,7 +80,9 @@ def test_connection_loss_resends_the_batch_after_a_restart(make_redis_server):
             server.start()  # persistence is off: the function is gone and gets reloaded
             restarted.append(True)
 
-    producer._sleep = sleep
+    producer = make(server.url, batch_size=5, sleep=sleep)
+    producer.send_many(events(5, "before"))
+    server.stop()
     producer.send_many(events(5, "after"))
     assert producer.stats.retries >= 1
     check = redis.Redis.from_url(server.url, decode_responses=True)

@@ -51,7 +51,7 @@ def test_a_user_without_hset_only_gets_a_warning(redis_url, client, caplog):
     producer = Producer(redis.Redis.from_url(url, decode_responses=True), settings)
     try:
         # When it starts
-        with caplog.at_level(logging.WARNING, logger="ingest.producer"):
+        with caplog.at_level(logging.WARNING, logger="ingest.preflight"):
             producer.prepare()
         # Then: it runs, warns, and records nothing
         assert any("cannot record the producer settings" in r.getMessage() for r in caplog.records)

@@ -50,7 +50,16 @@ def env(subprocess_env: dict[str, str], redis_url: str, otlp_receiver: OtlpRecei
 
 def produce(env: dict[str, str], path: Path) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "ingest.produce", "--input", str(path), "--id-field", "id"],
+        [
+            sys.executable,
+            "-m",
+            "ingest.produce",
+            "--input",
+            str(path),
+            "--id-field",
+            "id",
+            "--raw-ids",
+        ],
         env=env,
         capture_output=True,
         text=True,
