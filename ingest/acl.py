@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 
 from ingest.acl_roles import CAN_STILL, GRANTS, NEEDED_BY, ROLES, Grant
 from ingest.errors import ConfigError
-from ingest.admission import producer_key
 from ingest.keys import StreamKeys
 
 FORMATS = ("acl-file", "setuser")
@@ -67,7 +66,7 @@ def key_patterns(stream: str, group: str) -> dict[str, str]:
         "config": escape_glob(keys.config),
         "attempts": escape_glob(keys.attempts(group)),
         "alive": escape_glob(keys.consumer_alive(group, "")) + "*",
-        "producer": escape_glob(producer_key(keys.stream, "")) + "*",
+        "producer": escape_glob(keys.producer("")) + "*",
     }
 
 

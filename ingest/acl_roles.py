@@ -18,9 +18,9 @@ run (the producer's ``ingest_admit`` does ``XADD`` and ``XTRIM``); :data:`CAN_ST
 plain words what that leaves each role able to do.
 
 :data:`USES` lists, per role, every command its CLIs issue (with example arguments, keys as
-``$stream``, ``$dead``, ``$config``, ``$attempts``, ``$alive``, ``$producer``); :data:`DENIED` the commands a
-role must not run. The tests check both on a real server with ``ACL DRYRUN``; extend
-:data:`USES` with any command a CLI starts to issue.
+``$stream``, ``$dead``, ``$config``, ``$attempts``, ``$alive``, ``$producer``); :data:`DENIED`
+the commands a role must not run. The tests check both on a real server with ``ACL DRYRUN``;
+extend :data:`USES` with any command a CLI starts to issue.
 
 :mod:`ingest.acl` renders the rules for a stream (``python -m ingest.acl``).
 
@@ -33,7 +33,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ingest.admission import producer_key
 from ingest.keys import StreamKeys
 
 ROLES = ("producer", "worker", "observer", "operator")
@@ -46,8 +45,8 @@ class Grant:
     Attributes:
         commands: ACL command names (``xadd``, ``xinfo|groups``).
         keys: ``(access, kind)`` pairs; access ``RW``, ``R`` or ``W`` (Redis' ``~``,
-            ``%R~``, ``%W~``), kind one of ``stream``, ``dead``, ``config``, ``attempts``, ``producer``,
-            ``alive``.
+            ``%R~``, ``%W~``), kind one of ``stream``, ``dead``, ``config``, ``attempts``,
+            ``producer``, ``alive``.
     """
 
     commands: tuple[str, ...]
@@ -56,7 +55,7 @@ class Grant:
 
 _CONNECT = ("ping", "select")  # the start-up check; SELECT for a URL with a database index
 _ADMIT = ("fcall", "fcall_ro", "xlen", "exists", "xinfo|groups", "xpending", "xrange",
-          "xrevrange", "xtrim", "xadd", "xgroup|setid")  # fmt: skip
+          "xrevrange", "xtrim", "xadd")  # fmt: skip
 _READ_STREAM = ("time", "type", "exists", "xlen", "xrange", "xrevrange", "xpending",
                 "xinfo|stream", "xinfo|groups", "xinfo|consumers")  # fmt: skip
 
@@ -64,8 +63,10 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "producer": (
         Grant((*_CONNECT, *_ADMIT), (("RW", "stream"),)),
         Grant(("hset",), (("W", "config"),)),
-        # ingest_admit remembers each producer's last batch (idempotent re-sends).
+        # ingest_admit remembers each producer's last batch (idempotent re-sends): the FCALL
+        # names that key too, and one selector must allow the command on all its keys.
         Grant(("get", "set"), (("RW", "producer"),)),
+        Grant(("fcall", "fcall_ro"), (("RW", "stream"), ("RW", "producer"))),
     ),
     "worker": (
         Grant(
@@ -105,6 +106,8 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
         Grant((*_CONNECT, *_READ_STREAM, *_ADMIT, "function|load"), (("RW", "stream"),)),
         Grant(("xrange", "xrevrange", "xlen", "xinfo|stream", "xdel", "del"), (("RW", "dead"),)),
         Grant(("hgetall",), (("R", "config"),)),
+        Grant(("get", "set"), (("RW", "producer"),)),
+        Grant(("fcall", "fcall_ro"), (("RW", "stream"), ("RW", "producer"))),
     ),
 }
 """Each role's root permissions (first) and selectors."""
@@ -172,7 +175,7 @@ class Use:
             "$config": keys.config,
             "$attempts": keys.attempts(group),
             "$alive": keys.consumer_alive(group, consumer),
-            "$producer": producer_key(keys.stream, "p1"),
+            "$producer": keys.producer("p1"),
             "$group": group,
         }
         return [names.get(arg, arg) for arg in self.argv]
@@ -191,7 +194,6 @@ _ADMIT_USES = (
         "XLEN $stream", "EXISTS $stream", "XINFO GROUPS $stream", "XPENDING $stream $group",
         "XRANGE $stream - + COUNT 1", "XTRIM $stream MAXLEN 10", "XTRIM $stream MINID ~ 0-1",
         "XADD $stream * f v", "XREVRANGE $stream + - COUNT 1",
-        "XGROUP SETID $stream $group 0-1 ENTRIESREAD 0",
         "GET $producer", "SET $producer v PX 600000",
     ),
 )  # fmt: skip

@@ -37,8 +37,9 @@ from typing import Any
 
 import redis
 
+from ingest.connection import checked_error
 from ingest.errors import IngestError
-from ingest.keys import hash_tag
+from ingest.keys import StreamKeys
 from ingest.library import (
     LIBRARY_CODE,
     LIBRARY_VERSION,
@@ -71,11 +72,8 @@ BACKLOG_FUNCTION = "ingest_backlog"
 
 
 def producer_key(stream: str, producer_id: str) -> str:
-    """The key holding one producer's last admitted batch, ``{stream}:producer:<id>``: in the
-    stream's hash slot (the rule of :class:`ingest.keys.StreamKeys`)."""
-    if hash_tag(stream) is not None:
-        return f"{stream}:producer:{producer_id}"
-    return f"{{{stream}}}:producer:{producer_id}"
+    """The key holding one producer's last admitted batch (:meth:`StreamKeys.producer`)."""
+    return StreamKeys(stream).producer(producer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +207,7 @@ def call_once(client: redis.Redis, *args: Any) -> Any:
         redis.ConnectionError, redis.TimeoutError, OSError: the connection failed (it is
             closed; the command may or may not have been applied).
         redis.ResponseError: an error reply.
+        PermissionDenied: an ACL denial (:func:`ingest.connection.checked_error`).
     """
     pool: Any = client.connection_pool
     conn: Any = pool.get_connection()
@@ -216,8 +215,11 @@ def call_once(client: redis.Redis, *args: Any) -> Any:
     try:
         conn.send_command(*args)
         return parser.parse_response(conn, args[0])
-    except redis.ResponseError:
-        raise
+    except redis.ResponseError as exc:
+        checked = checked_error(exc, args, client)
+        if checked is exc:
+            raise
+        raise checked from None
     except BaseException:
         conn.disconnect()
         raise

@@ -184,7 +184,12 @@ def _user(client: redis.Redis | redis.asyncio.Redis) -> str:
     return str(kwargs.get("username") or "default")
 
 
-def _checked_error(exc: Exception, args: tuple[Any, ...], client: Any) -> Exception:
+def checked_error(exc: Exception, args: tuple[Any, ...], client: Any) -> Exception:
+    """The error ``exc`` (raised by ``client`` running ``args``) stands for: a
+    :class:`~ingest.permissions.PermissionDenied` for an ACL denial, :class:`NotRedis` for a peer
+    that is not Redis, the :class:`~ingest.errors.ConfigError` a connection error wraps, else
+    ``exc`` itself. For code that sends commands past :class:`CheckedRedis` (e.g. without
+    redis-py's re-send)."""
     # redis-py's asyncio connection wraps any error of connecting (our TlsError too) in a
     # ConnectionError, which would be retried as an outage: unwrap a configuration error.
     if isinstance(exc, redis.ConnectionError) and isinstance(exc.__cause__, ConfigError):
@@ -210,7 +215,7 @@ class CheckedRedis(redis.Redis):
         try:
             return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         except _CHECKED as exc:
-            checked = _checked_error(exc, args, self)
+            checked = checked_error(exc, args, self)
             if checked is exc:
                 raise
             raise checked from None
@@ -228,7 +233,7 @@ class CheckedAsyncRedis(redis.asyncio.Redis):
         try:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         except _CHECKED as exc:
-            checked = _checked_error(exc, args, self)
+            checked = checked_error(exc, args, self)
             if checked is exc:
                 raise
             raise checked from None
@@ -254,7 +259,7 @@ def _checked_pipeline(base: Any) -> type:
             try:
                 return await base.execute(self, raise_on_error)
             except _CHECKED as exc:
-                checked = _checked_error(exc, (), self)
+                checked = checked_error(exc, (), self)
                 if checked is exc:
                     raise
                 raise checked from None
@@ -266,7 +271,7 @@ def _checked_pipeline(base: Any) -> type:
             try:
                 return base.execute(self, raise_on_error)
             except _CHECKED as exc:
-                checked = _checked_error(exc, (), self)
+                checked = checked_error(exc, (), self)
                 if checked is exc:
                     raise
                 raise checked from None

@@ -73,6 +73,11 @@ class StreamKeys:
         at start (the last one wins), read by ``python -m ingest.stats``."""
         return self._derived("config")
 
+    def producer(self, producer_id: str) -> str:
+        """One producer's last admitted batch (``{stream}:producer:<id>``, a string with a TTL):
+        ``ingest_admit`` answers a re-sent batch from it instead of appending it twice."""
+        return self._derived(f"producer:{producer_id}")
+
     def attempts(self, group: str) -> str:
         """Hash of failed handler attempts per entry ID for ``group`` (deleted on ack)."""
         return self._derived(f"attempts:{group}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
