@@ -8,12 +8,14 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from tests.cluster import LocalCluster
 from tests.redis_server import RedisServer, live_servers, server_binary, server_kind
+from tests.sentinel import SentinelDeployment
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CSV = ROOT / "data" / "sea_surface_temperature.csv.gz"
@@ -113,3 +115,26 @@ def cluster(cluster_servers: LocalCluster) -> Iterator[LocalCluster]:
     cluster_servers.reset()
     yield cluster_servers
     cluster_servers.close_clients()
+
+
+@pytest.fixture
+def make_sentinel() -> Iterator[Callable[..., SentinelDeployment]]:
+    """Factory of started Sentinel deployments (``replicas=1|2``; about 1.2 s each with
+    redis-server, 2.4 s with Valkey); all stopped by PID after the test."""
+    deployments: list[SentinelDeployment] = []
+
+    def make(**kwargs: Any) -> SentinelDeployment:
+        deployment = SentinelDeployment(**kwargs)
+        deployments.append(deployment)
+        deployment.start()
+        return deployment
+
+    yield make
+    for deployment in deployments:
+        deployment.stop()
+
+
+@pytest.fixture
+def sentinel(make_sentinel: Callable[..., SentinelDeployment]) -> SentinelDeployment:
+    """A fresh primary + 1 replica + 3 sentinels (quorum 2) for this test."""
+    return make_sentinel()
