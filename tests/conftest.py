@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import redis
 
+from faults import FaultProxy
 from tests.cluster import LocalCluster
 from tests.redis_server import RedisServer, live_servers, server_binary, server_kind
 from tests.sentinel import SentinelDeployment
@@ -138,3 +139,28 @@ def make_sentinel() -> Iterator[Callable[..., SentinelDeployment]]:
 def sentinel(make_sentinel: Callable[..., SentinelDeployment]) -> SentinelDeployment:
     """A fresh primary + 1 replica + 3 sentinels (quorum 2) for this test."""
     return make_sentinel()
+
+
+@pytest.fixture
+def make_fault_proxy() -> Iterator[Callable[[int], FaultProxy]]:
+    """Factory of started :class:`faults.FaultProxy` instances in front of a loopback port;
+    all stopped after the test."""
+    proxies: list[FaultProxy] = []
+
+    def make(target_port: int) -> FaultProxy:
+        proxy = FaultProxy(target_port).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
+
+
+@pytest.fixture
+def fault_proxy(
+    redis_url: str, redis_server: RedisServer, make_fault_proxy: Callable[[int], FaultProxy]
+) -> FaultProxy:
+    """A pass-through proxy in front of the session server (emptied for this test); its URL
+    is ``fault_proxy.url``."""
+    return make_fault_proxy(redis_server.port)
