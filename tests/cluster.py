@@ -117,15 +117,23 @@ class LocalCluster:
         return [node for node in self.nodes if node.alive]
 
     def view(self) -> list[NodeView]:
-        """``CLUSTER NODES`` as seen by the first live node that answers.
+        """``CLUSTER NODES`` as seen by the first live primary that answers (else by any live
+        node). A primary, because a replica learns slot moves (``SETSLOT NODE``, sent to
+        primaries only) from gossip, a moment later.
 
         Raises:
             RuntimeError: no node answered.
         """
+        fallback: list[NodeView] | None = None
         for node in self.live_nodes():
             with contextlib.suppress(redis.RedisError):
-                return node.nodes()
-        raise RuntimeError("no live cluster node answered CLUSTER NODES")
+                views = node.nodes()
+                if any("myself" in v.flags and v.is_primary for v in views):
+                    return views
+                fallback = fallback or views
+        if fallback is None:
+            raise RuntimeError("no live cluster node answered CLUSTER NODES")
+        return fallback
 
     def node(self, node_id: str) -> ClusterNode:
         """The node with ``node_id``."""
