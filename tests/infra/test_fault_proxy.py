@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import socket
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import redis
@@ -150,3 +153,23 @@ def test_stop_leaves_no_thread_socket_or_listener(redis_server):
     assert len(os.listdir("/proc/self/fd")) == fds_before
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", proxy.port)):
         pass
+
+
+def test_proxy_targets_loopback_only():
+    with pytest.raises(ValueError, match="not a loopback address"):
+        FaultProxy(6379, target_host="10.0.0.1")
+    with pytest.raises(ValueError, match="latency must be >= 0"):
+        Mode(latency_up_ms=-1)
+
+
+def test_faults_package_imports_only_the_standard_library():
+    # faults/ is a tool for tests and bench: it must not pull in the product or a client.
+    root = Path(__file__).resolve().parents[2] / "faults"
+    imported: set[str] = set()
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    assert imported - {"faults", "__future__"} <= sys.stdlib_module_names
