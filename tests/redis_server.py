@@ -96,6 +96,8 @@ class RedisServer:
         config_file: a config file given as the first argument (Sentinel needs one it can
             rewrite); ``extra`` still overrides its lines.
         sentinel: run in Sentinel mode (``--sentinel``); needs ``config_file``.
+        new_session: start it in a session of its own, so a Ctrl-C at the terminal reaches
+            only the parent, which stops it last (the demo).
 
     Raises:
         RuntimeError: the binary is missing (with how to install it).
@@ -110,6 +112,7 @@ class RedisServer:
         port: int | None = None,
         config_file: Path | None = None,
         sentinel: bool = False,
+        new_session: bool = False,
     ) -> None:
         self.binary = server_binary(binary)
         self.kind = "valkey" if "valkey" in Path(self.binary).name else "redis"
@@ -120,6 +123,7 @@ class RedisServer:
         self.extra = extra or []
         self.config_file = config_file
         self.sentinel = sentinel
+        self.new_session = new_session
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -186,7 +190,12 @@ class RedisServer:
         raise RuntimeError("no free port found for redis-server after 5 attempts")
 
     def _start_once(self, timeout_s: float) -> None:
-        proc = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            self.args(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=self.new_session,
+        )
         self.proc = proc
         _LIVE[proc.pid] = proc
         client = self.client(socket_connect_timeout=0.5)
