@@ -19,6 +19,15 @@ if [ -z "${INGEST_REDIS_URL:-}" ] || [ "$extras" = test ]; then
   fi
 fi
 
+# The cluster fixture creates clusters with `redis-cli` (redis-tools; redis-server's package
+# depends on it). Sentinels are `redis-server --sentinel`, so no redis-sentinel package.
+if [ "$extras" = test ] && ! command -v redis-cli >/dev/null 2>&1; then
+  echo "bootstrap: installing redis-tools (redis-cli, for the cluster fixture)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-tools >/dev/null
+fi
+
 # The deployment tests run `systemd-analyze verify` on the units: Debian's systemd package has it.
 if [ "$extras" = test ] && ! command -v systemd-analyze >/dev/null 2>&1; then
   echo "bootstrap: installing systemd (for systemd-analyze in the tests)" >&2
