@@ -15,15 +15,15 @@ repeatable; a value or a shell pattern) and ``--older-than D`` (30s, 15m, 2h, 7d
 
 Output: a table when stdout is a terminal, JSON when it is not (a pipe or a file); ``--json``
 forces JSON on a terminal too (:mod:`workers.dlq_view`; stream content is shown escaped, never
-interpreted). Replay re-adds the original fields (same event ID, so the sink
-still deduplicates) plus ``replayed_from`` (the dead-letter entry ID), ``replay_count`` and
-``replayed_reason``, through the producer's atomic admission (:func:`ingest.admission.admit`:
-the stream's cap and high-water mark hold for replays too), and deletes the dead-letter entry
-only after its re-add was admitted. It skips dead letters the worker refused before any
-handler ran (reasons ``decode`` and ``too_large``: they would come straight back) unless
-``--include-decode-failures`` or a ``--reason`` naming them. Exit codes: 0 ok, 1 an ID was
-not found (or ``show`` matched nothing), 2 usage, 3 Redis unreachable, 4 blocked by
-backpressure longer than ``--max-block``.
+interpreted). Replay re-adds the original fields (same event ID, so the sink still
+deduplicates) plus ``replayed_from`` (the dead-letter entry ID), ``replay_count`` and
+``replayed_reason``, through the producer's admit-and-wait (:class:`ingest.admitting.Admitter`:
+the stream's cap and high-water mark hold for replays too; re-sends are idempotent), and
+deletes the dead-letter entry only after its re-add was admitted. It skips dead letters the
+worker refused before any handler ran (reasons ``decode`` and ``too_large``: they would come
+straight back) unless ``--include-decode-failures`` or a ``--reason`` naming them. Exit codes:
+0 ok, 1 an ID was not found (or ``show`` matched nothing), 2 usage, 3 Redis unreachable, 4
+blocked by backpressure longer than ``--max-block``.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from typing import Any
 
 import redis
 
-from ingest.admission import AdmissionUnavailable, admit, ensure_loaded
-from ingest.backpressure import Gate, Waiter, Watermarks
+from ingest.admission import AdmissionUnavailable, ensure_loaded
+from ingest.admitting import Admitter, Limits
+from ingest.backpressure import Watermarks
 from ingest.connection import sync_client, wait_until_reachable
 from ingest.display import json_text
 from ingest.errors import BackpressureTimeout, ConfigError, IngestError, RedisUnavailable
@@ -178,16 +179,22 @@ def replay_entries(
     cap: ReplayCap | None = None,
     max_block_s: float = 300.0,
     sleep: Callable[[float], None] = time.sleep,
+    redis_settings: RedisSettings | None = None,
 ) -> list[tuple[str, str]]:
     """Replay the dead letters ``entries`` (``(ID, fields)``, as selected), in that order.
 
-    Each batch (:data:`REPLAY_BATCH` entries, or one at a time with ``rate``) is offered to the
-    main stream with ``FCALL ingest_admit`` (:func:`ingest.admission.admit`), the producer's
-    atomic admission under ``cap`` (default: :func:`replay_cap` with the producer's defaults):
-    XLEN never passes the cap and the high-water mark holds. A refused batch waits with capped
-    backoff until the backlog is at or below the low-water mark, for up to ``max_block_s``.
-    Dead-letter entries are ``XDEL``ed only after their batch was admitted (a crash between
-    leaves a duplicate the sink deduplicates, never a loss). ``rate`` caps replays per second.
+    Each batch (:data:`REPLAY_BATCH` entries, or one at a time with ``rate``) goes through the
+    producer's one admit-and-wait (:class:`ingest.admitting.Admitter`) under ``cap`` (default:
+    :func:`replay_cap` with the producer's defaults): XLEN never passes the cap and the
+    high-water mark holds; a refused batch waits until the backlog is at or below the low-water
+    mark, for up to ``max_block_s``; a missing function is loaded again; a batch re-sent after a
+    connection error is not appended twice. Dead-letter entries are ``XDEL``ed only after their
+    batch was admitted (a crash between leaves a duplicate the sink deduplicates, never a
+    loss). ``rate`` caps replays per second.
+
+    Args:
+        redis_settings: the URL (shown redacted) and the re-send window
+            (``connect_timeout_s``); default :class:`~ingest.settings.RedisSettings` defaults.
 
     Returns:
         ``(dead-letter ID, new entry ID)`` pairs.
@@ -195,21 +202,25 @@ def replay_entries(
     Raises:
         ReplayBlocked: backpressure outlasted ``max_block_s`` (carries what was replayed).
         AdmissionUnavailable: the admission function is missing and may not be loaded.
+        RedisUnavailable: Redis stayed unreachable for ``connect_timeout_s``.
     """
     entries = list(entries)
     if cap is None:
         cap = replay_cap(client, keys, resolve(REPLAY_OPTIONS, None, {}))
     ensure_loaded(client)
-    gate = Gate(Watermarks(cap.high_water, cap.low_water))
+    limits = Limits(
+        cap.maxlen, Watermarks(cap.high_water, cap.low_water), cap.no_group, max_block_s
+    )
+    admitter = Admitter(
+        client, keys.stream, limits, redis=redis_settings or RedisSettings(), sleep=sleep
+    )
     size = 1 if rate else min(REPLAY_BATCH, cap.maxlen)
     done: list[tuple[str, str]] = []
     for start in range(0, len(entries), size):
         chunk = entries[start : start + size]
         started = time.monotonic()
         try:
-            new_ids = _admit_chunk(
-                client, keys, chunk, cap, gate, Waiter(gate.marks, max_block_s, sleep=sleep)
-            )
+            new_ids = _admit_chunk(client, keys, chunk, admitter)
         except BackpressureTimeout as exc:
             raise ReplayBlocked(done, len(entries) - start, exc) from None
         done += zip([entry_id for entry_id, _ in chunk], new_ids, strict=True)
@@ -220,35 +231,15 @@ def replay_entries(
 
 
 def _admit_chunk(
-    client: redis.Redis,
-    keys: StreamKeys,
-    chunk: Sequence[DeadLetter],
-    cap: ReplayCap,
-    gate: Gate,
-    waiter: Waiter,
+    client: redis.Redis, keys: StreamKeys, chunk: Sequence[DeadLetter], admitter: Admitter
 ) -> list[str]:
-    """Offer ``chunk`` until admitted (waiting on refusals), then delete its dead letters;
-    returns the new entry IDs.
+    """Admit ``chunk`` (waiting as the admitter does), then delete its dead letters; returns
+    the new entry IDs.
 
     Raises:
-        BackpressureTimeout: refused for longer than the waiter's ``max_block_s``.
+        BackpressureTimeout: refused for longer than the admitter's ``max_block_s``.
     """
-    fields = [replay_fields(entry_id, f) for entry_id, f in chunk]
-    backlog = 0
-    while True:
-        try:
-            result = admit(
-                client, keys.stream, fields, maxlen=cap.maxlen, limit=gate.limit,
-                no_group=cap.no_group,
-            )  # fmt: skip
-        except redis.exceptions.OutOfMemoryError:
-            result = None  # nothing appended; wait as for backpressure
-        if result is not None:
-            gate.observe(result.admitted)
-            if result.admitted:
-                break
-            backlog = result.backlog
-        waiter.wait(backlog)
+    result = admitter.admit([replay_fields(entry_id, f) for entry_id, f in chunk])
     pipe = client.pipeline(transaction=False)
     pipe.xdel(keys.dead_letter_stream, *[entry_id for entry_id, _ in chunk])
     # The function appended the batch atomically: nothing else lies between its first and
@@ -270,7 +261,13 @@ def _replay(
     left = 0
     try:
         done = replay_entries(
-            client, keys, entries, args.rate, cap=cap, max_block_s=values["max_block_s"]
+            client,
+            keys,
+            entries,
+            args.rate,
+            cap=cap,
+            max_block_s=values["max_block_s"],
+            redis_settings=RedisSettings.from_values(values),
         )
     except ReplayBlocked as exc:
         done, left = exc.done, exc.left

@@ -36,7 +36,13 @@ def test_contract_modules_import_no_redis_client() -> None:
         assert not {m for m in mods if m.split(".")[0] == "redis"}, name
 
 
-ADMISSION = {"ingest.admission", "ingest.backlog", "ingest.backpressure"}
+ADMISSION = {
+    "ingest.admission",
+    "ingest.admitting",
+    "ingest.blocked",
+    "ingest.backlog",
+    "ingest.backpressure",
+}
 """The producer's admission machinery: only the dead-letter replay (``workers.dlq``) may use it,
 so a replay obeys the stream's cap and high-water mark like any producer."""
 
