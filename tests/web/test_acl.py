@@ -68,7 +68,7 @@ def test_the_observer_reads_every_page(make_web, acl_server, data):
     groups = web.http.get(f"/groups?stream={STREAM}").text
 
     assert set(statuses.values()) == {200}, statuses
-    assert 'class="live">live<' in groups and "pkg:handle" in groups
+    assert 'class="is-live">live<' in groups and "pkg:handle" in groups
     assert "error" not in web.http.get("/streams").text.split("<main>")[1]
 
 

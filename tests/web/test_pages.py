@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as htmllib
 import re
 
 import pytest
@@ -98,10 +99,10 @@ def test_the_groups_page_shows_live_and_dead_consumers_with_host_pid_and_handler
     c1 = re.search(r'<tr data-consumer="c1">(.*?)</tr>', html, re.S)
     c2 = re.search(r'<tr data-consumer="c2">(.*?)</tr>', html, re.S)
     assert c1 is not None and c2 is not None
-    assert 'class="live">live<' in c1.group(1)
+    assert 'class="is-live">live<' in c1.group(1)
     assert "node-a" in c1.group(1) and "4242" in c1.group(1)
     assert "mypkg.handlers:handle" in c1.group(1)
-    assert 'class="dead">dead<' in c2.group(1)
+    assert 'class="is-dead">dead<' in c2.group(1)
     assert "not published" in c2.group(1)
     assert ">2</a>" in c1.group(1)  # pending, linking to its entries
 
@@ -229,3 +230,57 @@ def test_dead_letter_lengths_come_from_the_dead_letter_stream(web: Web, client):
     html = web.http.get("/streams").text
 
     assert ">2</a></dd>" in html
+
+
+def test_find_says_where_an_event_is_in_each_group(web: Web, client):
+    # Given e0 acknowledged by g1, pending in g2 (c9, twice delivered), e2 undelivered to both
+    client.xgroup_create(STREAM, "g1", "0", mkstream=True)
+    client.xgroup_create(STREAM, "g2", "0")
+    ids = add_events(client, 3)
+    client.xreadgroup("g1", "c1", {STREAM: ">"}, count=2)
+    client.xack(STREAM, "g1", ids[0])
+    client.xreadgroup("g2", "c9", {STREAM: ">"}, count=1)
+    client.xclaim(STREAM, "g2", "c9", 0, [ids[0]])
+
+    e0 = web.http.get(f"/find?stream={STREAM}&event_id=e0").text
+    e2 = web.http.get(f"/find?stream={STREAM}&event_id=e2").text
+
+    def states(html: str) -> dict[str, str]:
+        return dict(re.findall(r'<li data-group="(\w+)" data-state="([\w-]+)"', html))
+
+    assert states(e0) == {"g1": "acknowledged", "g2": "pending"}
+    assert "with consumer c9, 2 deliveries" in e0
+    assert states(e2) == {"g1": "undelivered", "g2": "undelivered"}
+
+
+def test_find_marks_a_dead_lettered_entry_and_a_trimmed_one(web: Web, client):
+    client.xgroup_create(STREAM, GROUP, "0", mkstream=True)
+    ids = add_events(client, 2)
+    client.xreadgroup(GROUP, "c1", {STREAM: ">"})
+    client.xack(STREAM, GROUP, *ids)
+    add_dead(client, "e0", dead_entry_id=ids[0], dead_group=GROUP)
+    client.xdel(STREAM, ids[1])  # e1 acknowledged and trimmed
+
+    dead = web.http.get(f"/find?stream={STREAM}&event_id=e0").text
+    gone = web.http.get(f"/find?stream={STREAM}&event_id=e1").text
+
+    assert 'data-state="dead-lettered"' in dead and "<strong>dead-lettered</strong>" in dead
+    assert 'id="verdict">Not in ingest:events nor in its dead-letter stream' in gone
+
+
+def test_find_is_bounded_and_goes_on_where_it_stopped(make_web, client):
+    web = make_web(find_limit=10)
+    add_events(client, 25)
+
+    first = web.http.get(f"/find?stream={STREAM}&event_id=e0").text
+    more = re.search(r'href="([^"]+)" id="look-further"', first)
+    assert more is not None
+    second = web.http.get(htmllib.unescape(more.group(1))).text
+    more = re.search(r'href="([^"]+)" id="look-further"', second)
+    assert more is not None
+    third = web.http.get(htmllib.unescape(more.group(1))).text
+
+    assert "Read 10 entries of ingest:events and 0 of its" in first
+    assert "Entry " not in first and "Entry " not in second
+    assert "Read 5 entries of ingest:events (to the oldest)" in third
+    assert "data-state" not in third and "no consumer group reads this stream yet" in third

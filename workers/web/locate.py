@@ -102,7 +102,8 @@ class GroupPlace:
 
     Attributes:
         group: the consumer group.
-        state: ``undelivered``, ``pending`` or ``acknowledged``.
+        state: ``undelivered``, ``pending``, ``acknowledged``, or ``dead-lettered`` (acknowledged
+            by being moved to the dead-letter stream, whose copy names this entry and group).
         consumer: the consumer holding it (pending only).
         delivery_count: deliveries so far (pending only).
         idle_ms: since its last delivery, ms (pending only).
@@ -168,6 +169,20 @@ class Finding:
         )
 
 
+def _dead_lettered(match: Match, dead: Sequence[tuple[str, dict[str, str]]]) -> Match:
+    """``match`` with ``acknowledged`` turned into ``dead-lettered`` for each group a dead
+    letter of this entry names (``dead_entry_id``, ``dead_group``)."""
+    groups = {f.get("dead_group") for _, f in dead if f.get("dead_entry_id") == match.entry_id}
+    if not groups:
+        return match
+    places = tuple(
+        GroupPlace(p.group, "dead-lettered") if p.state == "acknowledged" and p.group in groups
+        else p
+        for p in match.places
+    )  # fmt: skip
+    return Match(match.entry_id, match.fields, places)
+
+
 def find_event(
     client: redis.Redis,
     stream: str,
@@ -204,7 +219,7 @@ def find_event(
     return Finding(
         stream=stream,
         event_id=event_id,
-        in_stream=tuple(matches),
+        in_stream=tuple(_dead_lettered(m, dead_hits) for m in matches),
         dead=tuple(Match(i, f) for i, f in dead_hits),
         stream_look=look,
         dead_look=dead_look,
