@@ -138,7 +138,12 @@ def test_see_a_dead_letter_replay_it_and_see_it_processed(pipeline, client: redi
         browser_context = browser.new_context(viewport={"width": 1100, "height": 700})
         page = browser_context.new_page()
         problems: list[str] = []  # console errors: a Content-Security-Policy violation, say
-        browser_context.on("console", lambda m: m.type == "error" and problems.append(m.text))
+
+        def on_console(message: Any) -> None:
+            if message.type == "error":
+                problems.append(message.text)
+
+        browser_context.on("console", on_console)
         page.set_default_timeout(TIMEOUT_MS)
         from playwright.sync_api import expect
 
