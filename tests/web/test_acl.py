@@ -9,12 +9,16 @@ from typing import Any
 
 import pytest
 import redis
+from starlette.testclient import TestClient
 
 from ingest.acl import role_rules
+from ingest.connection import sync_client
 from ingest.pause import pause_key
 from ingest.workerinfo import worker_info_fields, worker_info_key
 from tests.redis_server import RedisServer
 from tests.web.conftest import DEAD, GROUP, STREAM, Web, add_dead, add_events, dead_ids
+from workers.web.app import build_app
+from workers.web.settings import WebSettings
 
 pytestmark = pytest.mark.redis
 
@@ -118,3 +122,22 @@ def test_the_operator_replays_purges_pauses_and_resumes(make_web, acl_server, da
     assert (paused.status_code, was_paused, resumed.status_code) == (303, 1, 303)
     assert admin.exists(pause_key(STREAM, GROUP)) == admin.xlen(DEAD) == 0
     assert admin.xrange(STREAM)[-1][1]["event_id"] == "x1"
+
+
+def test_the_redis_password_file_and_user_apply(acl_server, data, tmp_path):
+    # Given the observer's password in a file and its user in the URL, as deployments do
+    secret = tmp_path / "redis-password"
+    secret.write_text(PASSWORD + "\n")
+    env = {
+        "INGEST_REDIS_URL": f"redis://ingest-observer@127.0.0.1:{acl_server.port}/0",
+        "INGEST_REDIS_PASSWORD_FILE": str(secret),
+    }
+    settings = WebSettings.from_sources(None, env)
+    client = sync_client(settings.redis)
+
+    with TestClient(build_app(settings, client)) as http:
+        page = http.get(f"/groups?stream={STREAM}")
+
+    client.close()
+    assert page.status_code == 200
+    assert 'data-consumer="c1"' in page.text
