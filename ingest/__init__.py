@@ -2,7 +2,8 @@
 
 Contract modules (I/O-free, importable by ``workers``): :mod:`ingest.keys`,
 :mod:`ingest.codec`, :mod:`ingest.streams`, :mod:`ingest.settings`,
-:mod:`ingest.telemetry`, :mod:`ingest.errors`.
+:mod:`ingest.telemetry`, :mod:`ingest.errors`; for operators, :mod:`ingest.pause` (the pause
+flag a worker polls) and :mod:`ingest.workerinfo` (what a worker publishes about itself).
 Producer modules: :mod:`ingest.producer` (buffers and encodes), :mod:`ingest.admitting` (the one
 admit-and-wait), :mod:`ingest.admission` (the Function call), :mod:`ingest.backpressure`,
 :mod:`ingest.blocked`, :mod:`ingest.preflight`; input: :mod:`ingest.lines`,

@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from ingest.acl_roles import CAN_STILL, GRANTS, NEEDED_BY, ROLES, Grant
 from ingest.errors import ConfigError
 from ingest.keys import StreamKeys
+from ingest.pause import pause_key
+from ingest.workerinfo import worker_info_key
 
 FORMATS = ("acl-file", "setuser")
 _ACCESS = {"RW": "~", "R": "%R~", "W": "%W~"}
@@ -67,6 +69,8 @@ def key_patterns(stream: str, group: str) -> dict[str, str]:
         "attempts": escape_glob(keys.attempts(group)),
         "alive": escape_glob(keys.consumer_alive(group, "")) + "*",
         "producer": escape_glob(keys.producer("")) + "*",
+        "paused": escape_glob(pause_key(stream, group)),
+        "workerinfo": escape_glob(worker_info_key(stream, group, "")) + "*",
     }
 
 

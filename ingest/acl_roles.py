@@ -6,9 +6,11 @@ stream's hash slot, see :mod:`ingest.keys`):
 * ``producer``: ``python -m ingest.produce``.
 * ``worker``: ``python -m workers`` (one consumer group).
 * ``observer``: ``python -m ingest.stats``, metrics readers (e.g. KEDA's scaler),
-  ``python -m workers.dlq list|show``; reads only.
-* ``operator``: ``python -m workers.dlq replay|purge`` and loading the ``ingest`` Functions
-  library (``python -m ingest.admission load``).
+  ``python -m workers.dlq list|show``, the dashboard (``python -m workers.web``) read-only;
+  reads only.
+* ``operator``: ``python -m workers.dlq replay|purge``, loading the ``ingest`` Functions
+  library (``python -m ingest.admission load``), and the dashboard with its actions (replay,
+  purge, pause and resume a group).
 
 A role is a list of :class:`Grant` (commands on keys): the first is the user's root
 permissions, the rest Redis 7 selectors, so a command is allowed only on the keys it needs
@@ -18,7 +20,8 @@ run (the producer's ``ingest_admit`` does ``XADD`` and ``XTRIM``); :data:`CAN_ST
 plain words what that leaves each role able to do.
 
 :data:`USES` lists, per role, every command its CLIs issue (with example arguments, keys as
-``$stream``, ``$dead``, ``$config``, ``$attempts``, ``$alive``, ``$producer``); :data:`DENIED`
+``$stream``, ``$dead``, ``$config``, ``$attempts``, ``$alive``, ``$producer``, ``$paused``,
+``$workerinfo``); :data:`DENIED`
 the commands a role must not run. The tests check both on a real server with ``ACL DRYRUN``;
 extend :data:`USES` with any command a CLI starts to issue.
 
@@ -34,6 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ingest.keys import StreamKeys
+from ingest.pause import pause_key
+from ingest.workerinfo import worker_info_key
 
 ROLES = ("producer", "worker", "observer", "operator")
 
@@ -46,7 +51,8 @@ class Grant:
         commands: ACL command names (``xadd``, ``xinfo|groups``).
         keys: ``(access, kind)`` pairs; access ``RW``, ``R`` or ``W`` (Redis' ``~``,
             ``%R~``, ``%W~``), kind one of ``stream``, ``dead``, ``config``, ``attempts``,
-            ``producer``, ``alive``.
+            ``producer``, ``alive``, ``paused`` (the group's pause flag, :mod:`ingest.pause`),
+            ``workerinfo`` (the group's consumers' published hashes, :mod:`ingest.workerinfo`).
     """
 
     commands: tuple[str, ...]
@@ -88,6 +94,9 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
         Grant(("xadd",), (("W", "dead"),)),
         Grant(("hincrby", "hdel", "hmget"), (("RW", "attempts"),)),
         Grant(("set", "get", "del", "exists"), (("RW", "alive"),)),
+        # The pause flag it polls, and the hash it publishes its handler, host and PID in.
+        Grant(("get",), (("R", "paused"),)),
+        Grant(("hset", "expire", "pexpire", "del"), (("RW", "workerinfo"),)),
         # The worker's Lua scripts (and Functions, once its steps move into the library): a
         # script's keys must all match one selector; each command it runs is checked above.
         Grant(
@@ -99,8 +108,10 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
         Grant(
             (*_CONNECT, *_READ_STREAM, "hgetall"), (("R", "stream"), ("R", "dead"), ("R", "config"))
         ),
-        # ingest.stats shows each consumer as live or dead from its liveness key.
-        Grant(("get",), (("R", "alive"),)),
+        # ingest.stats shows each consumer as live or dead from its liveness key; the
+        # dashboard also shows whether the group is paused and what each worker published.
+        Grant(("get",), (("R", "alive"), ("R", "paused"))),
+        Grant(("hgetall",), (("R", "workerinfo"),)),
     ),
     "operator": (
         Grant((*_CONNECT, *_READ_STREAM, *_ADMIT, "function|load"), (("RW", "stream"),)),
@@ -108,6 +119,10 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
         Grant(("hgetall",), (("R", "config"),)),
         Grant(("get", "set"), (("RW", "producer"),)),
         Grant(("fcall", "fcall_ro"), (("RW", "stream"), ("RW", "producer"))),
+        # The dashboard: what the observer reads, and pausing and resuming the group.
+        Grant(("get",), (("R", "alive"),)),
+        Grant(("hgetall",), (("R", "workerinfo"),)),
+        Grant(("get", "set", "del"), (("RW", "paused"),)),
     ),
 }
 """Each role's root permissions (first) and selectors."""
@@ -134,12 +149,14 @@ CAN_STILL: Mapping[str, tuple[str, ...]] = {
     ),
     "observer": (
         "read every entry of the stream and of the dead-letter stream (event payloads "
-        "included), the consumer names and their liveness keys (host and PID of each worker)",
+        "included), the consumer names and their liveness keys (host and PID of each worker), "
+        "the group's pause flag and what each worker publishes about itself (handler, host)",
     ),
     "operator": (
         "FUNCTION LOAD REPLACE any library, whose code then runs with the rights of each "
         "caller (the producer, replays)",
         "delete dead letters (XDEL, DEL) and XADD/XTRIM the stream like a producer",
+        "pause the group's consumption for as long as it likes (SET/DEL of the pause flag)",
         "read everything the observer reads",
     ),
 }
@@ -148,8 +165,10 @@ CAN_STILL: Mapping[str, tuple[str, ...]] = {
 NEEDED_BY: Mapping[str, str] = {
     "producer": "python -m ingest.produce",
     "worker": "python -m workers",
-    "observer": "python -m ingest.stats, metrics readers, python -m workers.dlq list|show",
-    "operator": "python -m workers.dlq replay|purge, python -m ingest.admission load",
+    "observer": "python -m ingest.stats, metrics readers, python -m workers.dlq list|show, "
+    "python -m workers.web (read-only)",
+    "operator": "python -m workers.dlq replay|purge, python -m ingest.admission load, "
+    "python -m workers.web (replay, purge, pause)",
 }
 
 
@@ -159,7 +178,8 @@ class Use:
 
     Attributes:
         argv: the command and arguments; ``$stream``, ``$dead``, ``$config``, ``$attempts``,
-            ``$alive`` stand for the stream's keys (:meth:`concrete` fills them in).
+            ``$alive``, ``$producer``, ``$paused``, ``$workerinfo`` stand for the stream's keys
+            (:meth:`concrete` fills them in).
         by: who issues it (for messages and the tests' failure output).
     """
 
@@ -176,6 +196,8 @@ class Use:
             "$attempts": keys.attempts(group),
             "$alive": keys.consumer_alive(group, consumer),
             "$producer": keys.producer("p1"),
+            "$paused": pause_key(stream, group),
+            "$workerinfo": worker_info_key(stream, group, consumer),
             "$group": group,
         }
         return [names.get(arg, arg) for arg in self.argv]
@@ -195,6 +217,19 @@ _ADMIT_USES = (
         "XRANGE $stream - + COUNT 1", "XTRIM $stream MAXLEN 10", "XTRIM $stream MINID ~ 0-1",
         "XADD $stream * f v", "XREVRANGE $stream + - COUNT 1",
         "GET $producer", "SET $producer v PX 600000",
+    ),
+)  # fmt: skip
+
+_DASHBOARD_READS = (
+    *_uses(
+        "dashboard (python -m workers.web)",
+        "TIME", "TYPE $stream", "XLEN $dead", "XINFO STREAM $stream", "XINFO GROUPS $stream",
+        "XINFO CONSUMERS $stream $group", "XPENDING $stream $group",
+        "XPENDING $stream $group - + 100 c1", "XPENDING $stream $group 0-1 0-1 1",
+        "XRANGE $stream 0-1 0-1", "XREVRANGE $stream + - COUNT 1000",
+        "XRANGE $stream (0-1 + COUNT 100", "XREVRANGE $dead (2-0 - COUNT 1000",
+        "XRANGE $dead 0-1 0-1", "HGETALL $config", "GET $alive", "GET $paused",
+        "HGETALL $workerinfo",
     ),
 )  # fmt: skip
 
@@ -248,6 +283,14 @@ USES: Mapping[str, tuple[Use, ...]] = {
             "XADD $dead * f v",
         ),
         *_uses(
+            "pause flag and published handler (ingest.pause, ingest.workerinfo)",
+            "GET $paused",
+            "HSET $workerinfo handler h host x pid 1",
+            "EXPIRE $workerinfo 10",
+            "PEXPIRE $workerinfo 10000",
+            "DEL $workerinfo",
+        ),
+        *_uses(
             "Functions (the worker's steps, once in the library)",
             "FCALL ingest_version 0",
             "FCALL_RO ingest_version 0",
@@ -272,6 +315,7 @@ USES: Mapping[str, tuple[Use, ...]] = {
             "GET $alive",
         ),
         *_uses("dlq list|show", "XREVRANGE $dead + - COUNT 10", "XRANGE $dead 0-1 0-1"),
+        *_DASHBOARD_READS,
     ),
     "operator": (
         *_uses("start-up check", "PING"),
@@ -287,6 +331,13 @@ USES: Mapping[str, tuple[Use, ...]] = {
             "XDEL $dead 0-1",
             "DEL $dead",
             "XRANGE $stream 0-1 0-2 COUNT 1",
+        ),
+        *_DASHBOARD_READS,
+        *_uses(
+            "dashboard: pause and resume",
+            "SET $paused v",
+            "SET $paused v PX 60000",
+            "DEL $paused",
         ),
     ),
 }
@@ -314,6 +365,8 @@ DENIED: Mapping[str, tuple[Use, ...]] = {
             "DEL $dead",
             "HSET $attempts 0-1 1",
             "SET $alive x",
+            "SET $paused x",
+            "HSET $workerinfo f v",
         ),
     ),
     "worker": (
@@ -329,6 +382,8 @@ DENIED: Mapping[str, tuple[Use, ...]] = {
             "SET $config x",
             "SET {other}:alive:x x",
             "HINCRBY $stream 0-1 1",
+            "SET $paused x",
+            "DEL $paused",
         ),
     ),
     "observer": (
@@ -348,6 +403,10 @@ DENIED: Mapping[str, tuple[Use, ...]] = {
             "FCALL ingest_admit 1 $stream",
             "FUNCTION LOAD x",
             f"EVAL {_SCRIPT} 1 $stream",
+            "SET $paused x",
+            "DEL $paused",
+            "HSET $workerinfo f v",
+            "DEL $workerinfo",
         ),
     ),
     "operator": (
@@ -359,6 +418,8 @@ DENIED: Mapping[str, tuple[Use, ...]] = {
             f"EVAL {_SCRIPT} 1 $stream",
             "HSET $config f v",
             "SET $alive x",
+            "HSET $workerinfo f v",
+            "DEL $workerinfo",
         ),
     ),
 }

@@ -40,7 +40,9 @@ _PIPELINE = re.compile(r"Command # \d+ \((.*?)\) of pipeline caused error", re.S
 _LUA_CALL = re.compile(r"redis\.p?call\('(\w+)'(?:, '(\w+)')?")
 _CONTAINERS = {"xinfo", "xgroup", "function", "script", "config", "client", "acl", "object"}
 _KEY_LISTS = {"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"}
-_SUFFIX = re.compile(r":(?:dead|config|attempts:.*|alive:.*)$")
+_SUFFIX = re.compile(r":(?:dead|config|attempts:.*|alive:.*|paused:.*|worker:.*)$")
+_KINDS = {"dead": "dead", "config": "config", "attempts": "attempts", "alive": "alive",
+          "paused": "paused", "worker": "workerinfo"}  # fmt: skip
 
 
 class PermissionDenied(ConfigError, redis.exceptions.NoPermissionError):
@@ -108,8 +110,8 @@ def _inner_command(text: str) -> tuple[str | None, str]:
 
 
 def _key_kind(key: str) -> str:
-    for kind in ("dead", "config", "attempts", "alive"):
-        if key.endswith(f":{kind}") or f":{kind}:" in key:
+    for suffix, kind in _KINDS.items():
+        if key.endswith(f":{suffix}") or f":{suffix}:" in key:
             return kind
     return "stream"
 

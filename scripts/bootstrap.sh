@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make this checkout runnable on a fresh Debian-like machine: a virtualenv in .venv with the
-# package (and its test extras when BOOTSTRAP_EXTRAS=test), and Debian's redis-server when no
-# redis-server is on PATH and INGEST_REDIS_URL is not set. Idempotent and quiet when done.
+# package (and its test extras when BOOTSTRAP_EXTRAS=test, with Debian's chromium for the
+# dashboard's browser test), and Debian's redis-server when no redis-server is on PATH and
+# INGEST_REDIS_URL is not set. Idempotent and quiet when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -34,6 +35,15 @@ if [ "$extras" = test ] && ! command -v systemd-analyze >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq systemd >/dev/null
+fi
+
+# The dashboard's browser test (tests/web/test_browser.py) drives Debian's chromium through
+# Playwright; Playwright never downloads a browser here.
+if [ "$extras" = test ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "bootstrap: installing chromium (for the dashboard's browser test)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

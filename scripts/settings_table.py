@@ -8,8 +8,9 @@ In FILE the table sits between the lines ``<!-- settings-table:begin -->`` and
 ``<!-- settings-table:end -->``. Each command's options come from its own tables, imported
 read-only: the producer's (``ingest.settings.PRODUCER_CLI_OPTIONS``), the worker's
 (``workers.settings.WORKER_OPTIONS``), ``python -m ingest.stats`` (``ingest.stats.OPTIONS``)
-and ``python -m workers.dlq`` (its parser, ``workers.dlq_args.build_parser``: the Redis and
-stream options, the producer's admission options and its own argparse-only flags). So the table
+``python -m workers.dlq`` (its parser, ``workers.dlq_args.build_parser``: the Redis and
+stream options, the producer's admission options and its own argparse-only flags) and the
+dashboard, ``python -m workers.web`` (``workers.web.settings.WEB_CLI_OPTIONS``). So the table
 cannot drift from the code; the "Read by" column lists the commands that take each option.
 """
 
@@ -31,6 +32,7 @@ from ingest.settings import (
 from ingest.stats import OPTIONS as STATS_CLI_OPTIONS
 from workers.dlq_args import REPLAY_OPTIONS, build_parser
 from workers.settings import WORKER_OPTIONS
+from workers.web.settings import WEB_CLI_OPTIONS
 
 BEGIN = "<!-- settings-table:begin -->"
 END = "<!-- settings-table:end -->"
@@ -105,6 +107,7 @@ def readers() -> dict[str, tuple[Option, ...]]:
         "worker": WORKER_OPTIONS,
         "stats": STATS_CLI_OPTIONS,
         "dlq": tuple(o for o in DLQ_OPTION_TABLES if o.flag in dlq),
+        "web": WEB_CLI_OPTIONS,
     }
 
 
@@ -165,8 +168,8 @@ def _dlq_default(action: argparse.Action) -> str:
 
 def rows() -> list[str]:
     """One Markdown row per setting: each option once (the commands reading it in "Read by":
-    producer, worker, stats, dlq), then ``python -m workers.dlq``'s own flags, then variables
-    read outside the Option tables."""
+    producer, worker, stats, dlq, web), then ``python -m workers.dlq``'s own flags, then
+    variables read outside the Option tables."""
     lines = [row.markdown() for row in (*_option_rows(), *_dlq_only_rows())]
     for variable, default, reader, meaning in EXTRA_VARIABLES:
         lines.append(_Row(None, variable, default, "-", meaning, [reader]).markdown())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +49,12 @@ ADMISSION = {
 so a replay obeys the stream's cap and high-water mark like any producer."""
 
 
+DASHBOARD_READS = {"ingest.stats", "ingest.backlog"}
+"""What the dashboard (``workers/web``) reads with, as the CLIs do: ``read_liveness`` and the
+producer's recorded settings (``ingest.stats``) and the pure backlog rule (``ingest.backlog``).
+It changes the stream only through ``workers.dlq``'s replay."""
+
+
 def test_workers_stay_off_the_producer_side() -> None:
     """Workers share the contract and read models, never the producer's machinery."""
     producer_side = {
@@ -61,6 +69,20 @@ def test_workers_stay_off_the_producer_side() -> None:
         used = imported_modules(p) & producer_side
         if p == ROOT / "workers" / "dlq.py":
             used -= ADMISSION
+        if p.is_relative_to(ROOT / "workers" / "web"):
+            used -= DASHBOARD_READS
         if used:
             bad[str(p.relative_to(ROOT))] = sorted(used)
     assert bad == {}
+
+
+def test_a_worker_does_not_load_the_dashboard() -> None:
+    """Running a worker never imports Starlette, Jinja2 or the dashboard package."""
+    code = (
+        "import sys, workers.cli, workers.runner, workers.dlq; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'starlette', 'jinja2', 'markupsafe', 'itsdangerous'} or m.startswith('workers.web')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -50,11 +50,12 @@ def _row(stdout: str, variable: str) -> list[str]:
 def test_read_by_names_each_command(subprocess_env: dict[str, str]) -> None:
     stdout = _run(env=subprocess_env).stdout
 
-    assert _row(stdout, "INGEST_REDIS_URL")[4] == "producer, worker, stats, dlq"
+    assert _row(stdout, "INGEST_REDIS_URL")[4] == "producer, worker, stats, dlq, web"
     assert _row(stdout, "INGEST_GROUP")[4] == "worker, dlq"  # not the producer's
     assert _row(stdout, "INGEST_STATS_INTERVAL")[4] == "stats"
     assert _row(stdout, "INGEST_HIGH_WATER")[4] == "producer, dlq"
-    assert _row(stdout, "INGEST_LOG_FORMAT")[4] == "producer, worker, stats"
+    assert _row(stdout, "INGEST_LOG_FORMAT")[4] == "producer, worker, stats, web"
+    assert _row(stdout, "INGEST_WEB_TOKEN_FILE")[4] == "web"
     filters = "dlq list, dlq show, dlq replay, dlq purge"
     assert f"| `--older-than` | - | - | - | {filters} |" in stdout
 

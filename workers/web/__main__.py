@@ -1,0 +1,5 @@
+"""``python -m workers.web``: the operator's dashboard (see :mod:`workers.web.cli`)."""
+
+from workers.web.cli import run
+
+run()
