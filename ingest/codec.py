@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,15 +45,80 @@ def now_ms() -> int:
 # largest per-event costs in the benchmark's profiles). Where the two could disagree, the
 # stdlib decides, so the results are the stdlib's: orjson turns NaN/Infinity into null and
 # refuses non-str keys and integers beyond 64 bits (we fall back); orjson.loads turns integers
-# of 19+ digits into floats (we fall back) and refuses NaN/Infinity literals and lone
-# surrogates (we fall back).
+# of 19+ digits into floats (we fall back). Both directions are strict RFC 8259 JSON of Unicode
+# text: NaN/Infinity, lone surrogates (raw or escaped) and nesting too deep for the stdlib are
+# a ValueError, never a RecursionError or a value that cannot be written back as UTF-8.
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 _LONG_NUMBER = b"0" * 19
 
 
+def text_error(text: str) -> str | None:
+    """Why ``text`` is not Unicode text that encodes as UTF-8, or ``None`` when it is.
+
+    A ``str`` can hold lone surrogates: the Redis clients decode bytes that are not UTF-8 to
+    them (``surrogateescape``), and a JSON escape such as ``"\\ud800"`` decodes to one.
+    """
+    if text.isascii():
+        return None
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        return f"not UTF-8 (byte or lone surrogate at character {exc.start})"
+    return None
+
+
+def safe_text(text: str) -> str:
+    """``text`` made valid Unicode for logs, spans and messages: bytes that were not UTF-8
+    (lone surrogates from ``surrogateescape``) become ``\\xNN``, other lone surrogates
+    ``\\udNNN``; valid text comes back unchanged."""
+    if text_error(text) is None:
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every ``str`` inside a decoded JSON value (keys included), without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _stdlib_loads(text: str) -> Any:
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply (more than about 900 levels)") from None
+    for item in _strings(value):
+        if text_error(item) is not None:
+            raise ValueError(f"JSON string holds an escaped lone surrogate: {item!r:.60}")
+    return value
+
+
 def _stdlib_dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        raise ValueError("nested too deeply for JSON (more than about 900 levels)") from None
+    problem = text_error(text)
+    if problem is not None:
+        raise ValueError(f"a string in the value is {problem}")
+    return text
 
 
 def dumps(value: Any) -> str:
@@ -62,7 +127,9 @@ def dumps(value: Any) -> str:
 
     Raises:
         TypeError: a value JSON cannot hold (as ``json.dumps`` would).
-        ValueError: NaN or Infinity, or a circular reference.
+        ValueError: NaN or Infinity, a circular reference, nesting deeper than the stdlib's
+            recursion limit allows, or a string holding a lone surrogate (not Unicode text,
+            so it could not be written as UTF-8).
     """
     try:
         raw = orjson.dumps(value, option=_ORJSON_OPTIONS)
@@ -74,17 +141,30 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """Decode JSON text as ``json.loads`` does.
+    """Decode strict RFC 8259 JSON text, with the stdlib's results (exact big integers).
 
-    Raises ``ValueError`` (``json.JSONDecodeError``) on bad JSON.
+    Raises:
+        ValueError: not JSON (``json.JSONDecodeError``), NaN or Infinity, nesting deeper than
+            the stdlib's recursion limit allows, bytes that are not UTF-8, or a lone surrogate
+            (in a ``str`` or as an escape): never ``RecursionError``.
     """
+    if isinstance(text, str):
+        try:
+            raw = text.encode()
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"JSON text is not UTF-8 (lone surrogate at {exc.start})") from None
+    else:
+        raw = bytes(text)
     try:
-        raw = text.encode() if isinstance(text, str) else text
         value = orjson.loads(raw)
-    except (orjson.JSONDecodeError, UnicodeEncodeError):
-        return json.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            decoded = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"JSON text is not UTF-8 (byte {exc.start})") from None
+        return _stdlib_loads(decoded)
     if len(raw) >= len(_LONG_NUMBER) and _LONG_NUMBER in raw.translate(_DIGITS_TO_ZERO):
-        return json.loads(text)
+        return _stdlib_loads(raw.decode())
     return value
 
 
@@ -128,10 +208,13 @@ def encode(
 
     Raises:
         EventTooLarge: the payload's JSON exceeds ``max_event_bytes``.
-        TypeError, ValueError: the payload is not JSON-serialisable (or holds NaN/Infinity).
+        TypeError, ValueError: the payload is not JSON-serialisable (see :func:`dumps`: NaN,
+            Infinity, nesting too deep, lone surrogates), or a text field (event ID, source,
+            type, a pre-encoded ``data``, trace context) holds a lone surrogate. Never anything
+            else for a bad payload, so a producer can reject the record and go on.
     """
     data = event.data or dumps(event.payload)
-    size = len(data) if data.isascii() else len(data.encode())
+    size = len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
     if size > max_event_bytes:
         raise EventTooLarge(event.event_id, size, max_event_bytes)
     fields = {
@@ -144,17 +227,49 @@ def encode(
     }
     carried = trace if trace is not None else event.trace
     fields.update({k: v for k, v in carried.items() if k in TRACE_FIELDS and v})
+    for name, value in fields.items():
+        problem = text_error(value) if isinstance(value, str) else None
+        if problem is not None:
+            raise ValueError(f"{name} is {problem}")
     return fields
 
 
+def _check_text(fields: Mapping[str, str]) -> None:
+    """Refuse a field name or value that is not UTF-8 (read as lone surrogates)."""
+    for name, value in fields.items():
+        if name.isascii() and value.isascii():
+            continue
+        problem = text_error(name)
+        if problem is not None:
+            shown = safe_text(name)[:60]
+            raise DecodeError(f"a field name is {problem}: {shown!r}", reason="not-utf8")
+        problem = text_error(value)
+        if problem is not None:
+            raise DecodeError(f"field {name!r} is {problem}", reason="not-utf8", field=name)
+
+
+def _integer(fields: Mapping[str, str], name: str) -> int:
+    text = fields[name]
+    digits = text[1:] if text[:1] == "-" else text
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 19):
+        raise DecodeError(
+            f"{name} is not an integer: {text[:40]!r}", reason="bad-field", field=name
+        )
+    return int(text)
+
+
 def decode(fields: Mapping[str, str]) -> Event:
-    """Decode stream entry fields into an :class:`Event`.
+    """Decode stream entry fields into an :class:`Event`; total for any ``str`` mapping.
+
+    Extra fields are ignored. A field name or value that is not UTF-8 (lone surrogates, as
+    the Redis clients decode such bytes) is refused, whichever field it is.
 
     Raises:
-        DecodeError: a required field is missing (``reason="missing-field"``), the version is
-            unknown (``reason="version"``), ``produced_at_ms`` is not an integer
-            (``reason="bad-field"``) or ``data`` is not JSON (``reason="bad-json"``). The
-            error's ``field`` names the field.
+        DecodeError: a required field is missing (``reason="missing-field"``), a field name or
+            value is not UTF-8 (``"not-utf8"``), the version is unknown (``"version"``),
+            ``produced_at_ms`` is not a decimal integer of at most 19 digits
+            (``"bad-field"``) or ``data`` is not strict JSON (``"bad-json"``: NaN, Infinity
+            and nesting too deep included). The error's ``field`` names the field.
     """
     if not fields.keys() >= _REQUIRED:
         for name in REQUIRED_FIELDS:
@@ -162,20 +277,14 @@ def decode(fields: Mapping[str, str]) -> Event:
                 raise DecodeError(
                     f"entry has no {name!r} field", reason="missing-field", field=name
                 )
+    _check_text(fields)
     if fields["v"] != ENVELOPE_VERSION:
         raise DecodeError(
-            f"unknown format version {fields['v']!r} (this build reads {ENVELOPE_VERSION!r})",
+            f"unknown format version {fields['v'][:40]!r} (this build reads {ENVELOPE_VERSION!r})",
             reason="version",
             field="v",
         )
-    try:
-        produced_at_ms = int(fields["produced_at_ms"])
-    except ValueError:
-        raise DecodeError(
-            f"produced_at_ms is not an integer: {fields['produced_at_ms'][:40]!r}",
-            reason="bad-field",
-            field="produced_at_ms",
-        ) from None
+    produced_at_ms = _integer(fields, "produced_at_ms")
     data = fields["data"]
     try:
         payload = loads(data)
