@@ -11,6 +11,14 @@ from __future__ import annotations
 
 from ingest.codec import Event
 from workers.errors import PermanentError, TransientError, WorkerError
-from workers.handlers import batch_handler
+from workers.handlers import HandlerContext, batch_handler, handler_factory
 
-__all__ = ["Event", "PermanentError", "TransientError", "WorkerError", "batch_handler"]
+__all__ = [
+    "Event",
+    "HandlerContext",
+    "PermanentError",
+    "TransientError",
+    "WorkerError",
+    "batch_handler",
+    "handler_factory",
+]

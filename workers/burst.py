@@ -1,9 +1,11 @@
 """When a ``--burst`` worker is done, and what it says while it is not.
 
 Done means the group has nothing pending and nothing undelivered. Entries pending in *other*
-consumers (say one killed with SIGKILL) keep it waiting until they are idle for ``--min-idle``
-and its claim sweep takes them; it says so once, and again only when the set of consumers it
-waits on changes, so a worker sitting out a 60 s ``--min-idle`` does not look hung.
+consumers keep it waiting: those of a dead consumer (say one killed with SIGKILL) until its
+liveness key expires and the next takeover claims them, those of a consumer that looks alive
+but stalls until they are idle for ``--min-idle``. It says so once, and again only when the set
+of consumers it waits on changes, so a worker sitting out a 60 s ``--min-idle`` does not look
+hung.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import redis
 import redis.asyncio
 
 from ingest.streams import parse_entries, parse_entry_id, parse_groups, parse_pending_summary
-from workers.consumer import is_group_missing
 from workers.errors import GroupMissingError
+from workers.redis_io import is_group_missing
 from workers.settings import WorkerSettings
 from workers.wording import plural
 
@@ -84,7 +86,8 @@ class BurstCheck:
         names = tuple(sorted(others))
         if names and names != self.waiting_on:
             log.info(
-                "burst: waiting for %s pending in %s %s: claimable once idle >= %g s (--min-idle)",
+                "burst: waiting for %s pending in %s %s: claimable once its liveness key "
+                "expires (--liveness-ttl) or once idle >= %g s (--min-idle)",
                 plural(sum(others.values()), "entry", "entries"),
                 "consumer" if len(names) == 1 else "consumers",
                 ", ".join(names),

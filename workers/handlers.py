@@ -18,9 +18,19 @@ keeps held entries from looking idle while a CPU-heavy handler runs). A batch ha
 called once per batch. A per-event handler (sync or async) takes one event per call: the
 runner's ``--concurrency`` slots each take one entry from the local queue, so up to
 ``--concurrency`` calls run at once (sync ones in the thread pool), and each entry is
-settled (queued for the coalesced XACK) as soon as its own call returns. A class is
-instantiated without arguments. An optional ``close()`` on the handler is called at
-shutdown.
+settled (queued for the coalesced XACK) as soon as its own call returns. An optional
+``close()`` on the handler is called at shutdown.
+
+What ``--handler module:attribute`` may name:
+
+- a handler (a callable, or an object with ``handle_batch``);
+- a class, instantiated once without arguments;
+- a factory marked with :func:`handler_factory`, called once with a :class:`HandlerContext`
+  (the worker's settings, among others) and returning a handler: the way to configure one.
+
+Anything that cannot be loaded (an import error, a constructor that needs arguments, a factory
+that fails, a callable that cannot take one event) is a :class:`~ingest.errors.ConfigError`
+at start naming ``--handler``, never a failure on every event.
 """
 
 from __future__ import annotations
@@ -98,12 +108,15 @@ class LoadedHandler:
             sync or async (the runner then gives each concurrent slot one event at a time).
         name: for logs.
         target: the loaded object (``close()`` is called on it at shutdown when present).
+        is_async: the handler's own code runs on the event loop (a timed-out call can be
+            cancelled); False when it runs in the thread pool (it can only be abandoned).
     """
 
     call: Callable[[list[Event]], Awaitable[BatchResult]]
     batched: bool
     name: str
     target: Any
+    is_async: bool = False
 
     def close(self) -> None:
         """Call the handler's ``close()``, if it has one."""
@@ -170,17 +183,43 @@ def _wrap_batch(
     return call
 
 
+def _check_takes_one(func: Any, name: str, what: str) -> None:
+    """Refuse a callable whose signature cannot take one positional argument."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins without a signature: accept
+        return
+    try:
+        signature.bind(object())
+    except TypeError as exc:
+        raise ConfigError(
+            f"--handler / INGEST_HANDLER = {name!r}: {what} cannot take one argument "
+            f"(the {'list of events' if 'batch' in what else 'event'}): {exc}"
+        ) from None
+
+
 def wrap(target: Any, executor: Executor, name: str = "") -> LoadedHandler:
-    """Give ``target`` (a handler object or callable) the runner's shape."""
+    """Give ``target`` (a handler object or callable) the runner's shape.
+
+    Raises:
+        ConfigError: ``target`` is not callable, or cannot take one event (or one list of
+            events, for a batch handler).
+    """
     name = name or getattr(target, "__qualname__", type(target).__name__)
     if hasattr(target, "handle_batch"):
+        _check_takes_one(target.handle_batch, name, "its handle_batch method")
         call = _wrap_batch(target.handle_batch, executor, name)
-        return LoadedHandler(call, True, name, target)
+        return LoadedHandler(call, True, name, target, _is_async(target.handle_batch))
     if getattr(target, "__ingest_batch__", False):
-        return LoadedHandler(_wrap_batch(target, executor, name), True, name, target)
+        _check_takes_one(target, name, "the batch handler")
+        return LoadedHandler(
+            _wrap_batch(target, executor, name), True, name, target, _is_async(target)
+        )
     if not callable(target):
         raise ConfigError(f"--handler / INGEST_HANDLER = {name!r}: not callable")
-    if _is_async(target):
+    _check_takes_one(target, name, "the handler")
+    is_async = _is_async(target)
+    if is_async:
         invoke: Callable[[Event], Awaitable[Any]] = target
     else:
         # The runner passes one event (batched=False); one thread hop per event, so the
@@ -199,21 +238,67 @@ def wrap(target: Any, executor: Executor, name: str = "") -> LoadedHandler:
                 outcomes.append(None)
         return outcomes
 
-    return LoadedHandler(call_each, False, name, target)
+    return LoadedHandler(call_each, False, name, target, is_async)
 
 
-def load(ref: str, executor: Executor) -> LoadedHandler:
-    """Import ``module:attribute`` and :func:`wrap` it (a class is instantiated first).
+@dataclass(frozen=True, slots=True)
+class HandlerContext:
+    """What a :func:`handler_factory` is called with, once at start.
 
-    Raises:
-        ConfigError: the module or attribute cannot be found, naming ``--handler``.
+    Attributes:
+        settings: the worker's settings (``workers.settings.WorkerSettings``: stream, group,
+            consumer, concurrency, ...).
+        executor: the worker's thread pool (where sync handlers run).
     """
+
+    settings: Any
+    executor: Executor
+
+
+def handler_factory(func: F) -> F:
+    """Mark ``func`` as a handler factory: ``--handler module:func`` calls it once at start
+    with a :class:`HandlerContext` and uses what it returns as the handler (a callable, a batch
+    handler, or an object with ``handle_batch``)."""
+    func.__ingest_factory__ = True  # type: ignore[attr-defined]
+    return func
+
+
+def _import(ref: str) -> Any:
     module_name, _, attr = ref.partition(":")
     try:
         module = importlib.import_module(module_name)
-        target = getattr(module, attr)
+        return getattr(module, attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"--handler / INGEST_HANDLER = {ref!r}: {exc}") from None
+    except Exception as exc:  # the module itself failed while importing
+        raise ConfigError(
+            f"--handler / INGEST_HANDLER = {ref!r}: importing it failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+
+
+def load(ref: str, executor: Executor, context: HandlerContext | None = None) -> LoadedHandler:
+    """Import ``module:attribute`` and :func:`wrap` it: a class is instantiated first without
+    arguments, a :func:`handler_factory` called with ``context``.
+
+    Raises:
+        ConfigError: naming ``--handler``: the module or attribute cannot be found or fails
+            to import; the class needs arguments or its constructor fails; the factory
+            fails; what results cannot take one event.
+    """
+    target = _import(ref)
+    make: Any = None
+    args: tuple[Any, ...] = ()
     if inspect.isclass(target):
-        target = target()
+        make, args = target, ()
+    elif getattr(target, "__ingest_factory__", False):
+        make, args = target, (context or HandlerContext(None, executor),)
+    if make is not None:
+        try:
+            target = make(*args)
+        except Exception as exc:
+            what = "the class" if inspect.isclass(make) else "the factory"
+            raise ConfigError(
+                f"--handler / INGEST_HANDLER = {ref!r}: {what} failed: {type(exc).__name__}: {exc}"
+            ) from None
     return wrap(target, executor, ref)

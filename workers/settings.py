@@ -81,6 +81,13 @@ def _min_idle(value: str) -> float:
     return seconds
 
 
+def _liveness_ttl(value: str) -> float:
+    seconds = positive_float(value)
+    if seconds < 1.0:
+        raise ValueError("must be at least 1 s: a busy event loop would let it expire")
+    return seconds
+
+
 def _port(value: str) -> int:
     port = int(value.replace("_", ""))
     if not 0 <= port <= 65535:
@@ -224,6 +231,82 @@ WORKER_OPTIONS: tuple[Option, ...] = (
         "failed deliveries before an entry goes to the dead-letter stream",
     ),
     Option(
+        "max_crashes",
+        "--max-crashes",
+        "INGEST_MAX_CRASHES",
+        positive_int,
+        2,
+        "deliveries that ended with the worker dying (or its loop failing) while it held the "
+        "entry, before the entry goes to the dead-letter stream (reason crashed)",
+    ),
+    Option(
+        "handler_timeout_s",
+        "--handler-timeout",
+        "INGEST_HANDLER_TIMEOUT",
+        positive_float,
+        180.0,
+        "longest handler call: an async one is cancelled, a sync one abandoned (its thread "
+        "cannot be killed); the delivery counts as a failed attempt (reason timeout)",
+        "s",
+    ),
+    Option(
+        "slow_handler_s",
+        "--slow-handler",
+        "INGEST_SLOW_HANDLER",
+        positive_float,
+        60.0,
+        "log a WARNING naming each handler call still running after this long",
+        "s",
+    ),
+    Option(
+        "max_wait_s",
+        "--max-wait",
+        "INGEST_MAX_WAIT",
+        positive_float,
+        10.0,
+        "longest an entry read ahead waits for a free handler slot before it is released "
+        "for an idle worker",
+        "s",
+    ),
+    Option(
+        "max_event_bytes",
+        "--max-event-bytes",
+        "INGEST_MAX_EVENT_BYTES",
+        positive_int,
+        1024 * 1024,
+        "largest payload (JSON, UTF-8) accepted; larger ones are rejected",
+        "bytes",
+    ),
+    Option(
+        "max_fields",
+        "--max-fields",
+        "INGEST_MAX_FIELDS",
+        positive_int,
+        1000,
+        "most fields an entry may have; entries with more (or over --max-event-bytes plus "
+        "64 KiB of envelope) are dead-lettered (reason too_large) without being read whole",
+    ),
+    Option(
+        "liveness_ttl_s",
+        "--liveness-ttl",
+        "INGEST_LIVENESS_TTL",
+        _liveness_ttl,
+        5.0,
+        "TTL of the consumer's liveness key, refreshed every fifth of it; once it expires "
+        "the consumer is dead and live workers take its pending entries over at once",
+        "s",
+    ),
+    Option(
+        "hung_after_s",
+        "--hung-after",
+        "INGEST_HUNG_AFTER",
+        positive_float,
+        None,
+        "a loop with no step for this long makes the worker not live (/livez, systemd "
+        "watchdog); default max(30 s, 4 x --block-ms, 4 x --claim-interval)",
+        "s",
+    ),
+    Option(
         "consumer_ttl_s",
         "--consumer-ttl",
         "INGEST_CONSUMER_TTL",
@@ -300,6 +383,14 @@ class WorkerSettings:
     claim_interval_s: float = 5.0
     min_idle_s: float = 60.0
     max_deliveries: int = 5
+    max_crashes: int = 2
+    handler_timeout_s: float = 180.0
+    slow_handler_s: float = 60.0
+    max_wait_s: float = 10.0
+    max_event_bytes: int = 1024 * 1024
+    max_fields: int = 1000
+    liveness_ttl_s: float = 5.0
+    hung_after_s: float | None = None
     consumer_ttl_s: float = 3600.0
     on_missing_group: str = "recreate"
     trace_spans: str = "event"
@@ -357,16 +448,20 @@ class WorkerSettings:
         return min(10.0, max(0.05, self.min_idle_s / 4))
 
     @property
-    def alive_ttl_s(self) -> int:
-        """TTL of the consumer liveness key, whole seconds: a few refresh intervals, >= 5 s."""
-        return max(5, int(self.refresh_interval_s * 3) + 1)
+    def heartbeat_s(self) -> float:
+        """How often the liveness key is refreshed (and dead consumers looked for): a fifth
+        of ``liveness_ttl_s``."""
+        return self.liveness_ttl_s / 5
+
+    @property
+    def live_max_age_s(self) -> float:
+        """A loop with no step for this long makes the worker not live: ``hung_after_s``, or
+        max(30 s, 4 x block time, 4 x claim interval)."""
+        if self.hung_after_s is not None:
+            return self.hung_after_s
+        return max(30.0, 4 * self.block_ms / 1000, 4 * self.claim_interval_s)
 
     @property
     def claim_count(self) -> int:
         """XAUTOCLAIM COUNT: the read batch size."""
         return self.read_count
-
-    @property
-    def capacity(self) -> int:
-        """Most entries held locally but not yet started (bounds memory and claims)."""
-        return max(self.read_count, self.concurrency) * 2
