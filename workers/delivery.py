@@ -101,7 +101,7 @@ class Delivery:
     @property
     def suspect(self) -> bool:
         """An earlier delivery crashed while holding it: run it alone (see ``workers.slots``)."""
-        return self.history.crashes > 0
+        return self.history is not FIRST and self.history.crashes > 0
 
 
 def from_fields(

@@ -62,25 +62,45 @@ class Reader:
         """Set once the own pending history was read; claim sweeps wait for it, or a sweep
         would claim our own released entries again (an extra delivery count)."""
         self.burst_done = False
+        self._ahead: tuple[asyncio.Future[list[Row]], int] | None = None
+        """The next read, sent while the last full batch is admitted, and its count."""
 
     async def step(self) -> None:
         """Read once: history while there is some, else new entries (blocking when idle)."""
         room = await self.dispatch.wait_room()
         count = min(room, self.read_count)
-        if self.history_from is not None:
-            rows = await self.io.read_history(self.history_from, count)
-            self.history_from = rows[-1].entry_id if rows else None
-            if self.history_from is None:
-                self.history_done.set()
-        else:
-            rows = await self.io.read_new(count)
-            if not rows:
-                rows = await self.io.wait_for_new(self.block_ms)
-            self.health.group_exists = True
+        try:
+            if self.history_from is not None:
+                rows = await self.io.read_history(self.history_from, count)
+                self.history_from = rows[-1].entry_id if rows else None
+                if self.history_from is None:
+                    self.history_done.set()
+            else:
+                rows = await self._read_new(count)
+                if not rows:
+                    rows = await self.io.wait_for_new(self.block_ms)
+                self.health.group_exists = True
+        except asyncio.CancelledError:
+            if self._ahead is not None:
+                self._ahead[0].cancel()
+            raise
         await self._hand_over(rows)
         if not rows and self.burst_check is not None and await self._burst_finished():
             self.burst_done = True
             self.stopping.set()
+
+    async def _read_new(self, count: int) -> list[Row]:
+        """New entries; after a full batch the next read is sent at once, so its round trip
+        (and the server's work) overlaps the decoding of this one."""
+        if self._ahead is not None:
+            (task, count), self._ahead = self._ahead, None
+            rows = await task
+        else:
+            rows = await self.io.read_new(count)
+        more = min(self.dispatch.room() - len(rows), self.read_count)
+        if len(rows) == count and more > 0:
+            self._ahead = (asyncio.ensure_future(self.io.read_new(more)), more)
+        return rows
 
     async def _hand_over(self, rows: list[Row]) -> None:
         if not rows:

@@ -50,9 +50,10 @@ class EntryLimits:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Row:
-    """One entry of a reply.
+    """One entry of a reply (read-only by convention: not frozen, which would cost a third
+    of a microsecond per entry on the read path).
 
     Attributes:
         entry_id: the entry ID.
@@ -87,7 +88,7 @@ class Page:
 
 def _fields(flat: Sequence[str]) -> dict[str, str]:
     items = iter(flat)
-    return dict(zip(items, items, strict=True))
+    return dict(zip(items, items))  # noqa: B905 - pairs by construction; strict costs per entry
 
 
 def parse_row(raw: Sequence[Any]) -> Row:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from workers.delivery import REASON_DECODE, REASON_TOO_LARGE, Delivery, History
+from workers.delivery import FIRST, REASON_DECODE, REASON_TOO_LARGE, Delivery, History
 from workers.retrying import is_transient
 
 REASON_PERMANENT = "permanent"
@@ -137,6 +137,8 @@ def verdict(delivery: Delivery, outcome: Outcome, history: History, limits: Limi
     kind = outcome.kind
     if kind is Kind.SUCCEEDED:
         return ACK
+    if kind is Kind.FRESH and delivery.refusal is None and history is FIRST:
+        return RUN  # a first delivery (the hot path): nothing below can apply
     if kind is Kind.FRESH:
         if delivery.refusal is not None:
             refusal = delivery.refusal
