@@ -36,7 +36,7 @@ def xadd(client: redis.Redis, fields: Fields, stream: bytes = STREAM) -> str:
     args: list[bytes] = []
     for name, value in fields:
         args += [name, value]
-    return bytes(client.execute_command("XADD", stream, "*", *args)).decode()
+    return bytes(client.execute_command("XADD", stream, "*", *args)).decode()  # type: ignore[no-untyped-call]
 
 
 def netstrings(packed: bytes) -> list[bytes]:
@@ -55,7 +55,8 @@ def netstrings(packed: bytes) -> list[bytes]:
 def dead_letters(client: redis.Redis) -> dict[str, tuple[Fields, dict[bytes, bytes]]]:
     """Original entry ID -> (its original fields as copied, the ``dead_*`` fields)."""
     out: dict[str, tuple[Fields, dict[bytes, bytes]]] = {}
-    for _, as_dict in client.xrange(DEAD):  # fields in order (no duplicate names written)
+    entries: Any = client.xrange(DEAD)
+    for _, as_dict in entries:  # fields in order (no duplicate names written)
         pairs = list(as_dict.items())
         dead = {k: v for k, v in pairs if k.startswith(b"dead_") and k != b"dead_original"}
         original = [(k, v) for k, v in pairs if not k.startswith(b"dead_")]
