@@ -268,7 +268,7 @@ def _check_text(fields: Mapping[str, str]) -> None:
         problem = text_error(name)
         if problem is not None:
             shown = safe_text(name)[:60]
-            raise DecodeError(f"a field name is {problem}: {shown!r}", reason="not-utf8")
+            raise DecodeError(f"a field name is {problem}: '{shown}'", reason="not-utf8")
         problem = text_error(value)
         if problem is not None:
             raise DecodeError(f"field {name!r} is {problem}", reason="not-utf8", field=name)

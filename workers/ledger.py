@@ -77,7 +77,7 @@ class Ledger:
         not released at shutdown, their failure is counted already)."""
         self._released: set[EntryId] = set()
         self._marked: set[EntryId] = set()
-        """Held entries counted as interrupted in advance (see :meth:`mark_waiting`)."""
+        """Held entries counted as interrupted in advance (see :meth:`isolate`)."""
         self._upkeep = asyncio.Lock()
         """Serialises refresh and release: a refresh snapshots the held IDs and then awaits;
         a release landing in between would be undone by it (idle time reset to 0)."""
@@ -149,17 +149,23 @@ class Ledger:
         d.has_record = row.history is not None
         return d
 
-    # ---- waiting marks (a suspect running alone) ------------------------------------------
+    # ---- a suspect running alone -----------------------------------------------------------
 
-    async def mark_waiting(self, waiting: Iterable[Delivery]) -> None:
-        """Count held deliveries that wait while a suspect runs alone as interrupted in
-        advance: should the suspect take the process down, their delivery did not crash."""
+    async def isolate(self, waiting: Iterable[Delivery]) -> None:
+        """Before a suspect runs alone: acknowledge what finished (an entry handled but not yet
+        acknowledged when the suspect takes the process down would count a crash), and count
+        the held deliveries that wait meanwhile as interrupted in advance (their delivery
+        would not have crashed either). Best effort: a Redis error is reported, not raised."""
+        try:
+            await self.flush_acks()
+        except SETTLE_ERRORS as exc:
+            self.report.not_marked(len(self.acks), exc)
         todo = [d for d in waiting if d.entry_id in self._held and d.entry_id not in self._marked]
         if not todo:
             return
         try:
             await self.io.record([d.entry_id for d in todo], interrupted=True)
-        except SETTLE_ERRORS as exc:  # best effort: without it they may count a crash
+        except SETTLE_ERRORS as exc:
             self.report.not_marked(len(todo), exc)
             return
         for d in todo:
@@ -167,7 +173,7 @@ class Ledger:
             self._marked.add(d.entry_id)
 
     async def unmark(self, starting: Iterable[Delivery]) -> None:
-        """Undo :meth:`mark_waiting` for deliveries about to run."""
+        """Undo the advance interruption of :meth:`isolate` for deliveries about to run."""
         ids = [d.entry_id for d in starting if d.entry_id in self._marked]
         if not ids:
             return
@@ -224,7 +230,8 @@ class Ledger:
         self.report.left_pending(pairs, self.retry_attempts)
 
     async def _dead_letter(self, pairs: list[tuple[Delivery, Verdict]], *, refused: bool) -> None:
-        letters = [self._letter(d, v) for d, v in pairs]
+        messages = [safe_text(dead_letter_message(d, v, self.limits)) for d, v in pairs]
+        letters = [self._letter(d, v, m) for (d, v), m in zip(pairs, messages, strict=True)]
         ids = [d.entry_id for d, _ in pairs]
         self._settling.update(ids)
         try:
@@ -235,22 +242,22 @@ class Ledger:
             return
         finally:
             self._settling.difference_update(ids)
-        for (d, v), dead_id in zip(pairs, added, strict=True):
+        for (d, v), message, dead_id in zip(pairs, messages, added, strict=True):
             if dead_id == "" and d.entry_id not in self._held:
                 DeliveryTracer.end(d, "claimed-elsewhere")  # counted when the refresh saw it
             else:
-                self.report.dead_lettered(d, v, dead_id, refused)
+                self.report.dead_lettered(d, v, message, dead_id, refused)
         self._drop(d for d, _ in pairs)
 
-    def _letter(self, d: Delivery, v: Verdict) -> list[str]:
+    @staticmethod
+    def _letter(d: Delivery, v: Verdict, message: str) -> list[str]:
         error = v.error
-        message = dead_letter_message(d, v, self.limits)
         failed = d.history.failed + (1 if v.counts_failure else 0)
         return [
             d.entry_id,
             v.reason,
             type(error).__name__ if error is not None else "",
-            safe_text(message)[:MAX_ERROR_CHARS],
+            message[:MAX_ERROR_CHARS],
             str(d.history.delivery_count),
             str(failed),
         ]

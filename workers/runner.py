@@ -304,7 +304,8 @@ class Runner:
             work = await p.dispatch.take(slot)
             if work is None:
                 return
-            await p.ledger.mark_waiting(work.waiting)
+            if work.isolated:
+                await p.ledger.isolate(work.waiting)
             await p.ledger.unmark(work.items)
             result = await p.processor.run(work.items, slot)
             await p.ledger.settle(zip(work.items, result.outcomes, strict=True))

@@ -64,7 +64,9 @@ class Report:
             if d.span is not None:
                 DeliveryTracer.end(d, "acked")
 
-    def dead_lettered(self, d: Delivery, verdict: Verdict, dead_id: str, refused: bool) -> None:
+    def dead_lettered(
+        self, d: Delivery, verdict: Verdict, message: str, dead_id: str, refused: bool
+    ) -> None:
         """One entry's dead-letter step answered ``dead_id`` (see
         :meth:`workers.redis_io.StreamIO.dead_letter`)."""
         if dead_id == "":
@@ -86,17 +88,16 @@ class Report:
         counter = _REFUSAL_COUNTERS.get(verdict.reason)
         if counter is not None:
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-        error = verdict.error
         log.warning(
             "dead-lettered entry %s (event %s) after %s: %s: %s",
             d.entry_id,
             d.event_id or "?",
             plural(d.history.delivery_count, "delivery", "deliveries"),
             verdict.reason,
-            error if error is not None else "no error",
+            message,
             extra=_extra(d),
         )
-        DeliveryTracer.end(d, "dead-lettered", error)
+        DeliveryTracer.end(d, "dead-lettered", verdict.error)
 
     def not_settled(self, deliveries: Sequence[Delivery], step: str, exc: BaseException) -> None:
         """A settling step failed (Redis unreachable, group gone): the entries stay pending
@@ -114,9 +115,10 @@ class Report:
             DeliveryTracer.end(d, "failed", exc)
 
     def not_marked(self, count: int, exc: BaseException) -> None:
-        """Marking (or unmarking) waiting entries around a suspect failed."""
+        """Preparing the isolation of a suspect (acknowledging, marking the entries waiting)
+        failed."""
         log.warning(
-            "could not update the interruption marks of %s: %s: %s",
+            "could not prepare %s for a suspect running alone: %s: %s",
             plural(count, "waiting entry", "waiting entries"),
             type(exc).__name__,
             exc,

@@ -61,11 +61,12 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class Work:
-    """What a slot takes: ``items`` to run, and ``waiting``: deliveries to count as
-    interrupted in advance because ``items`` is a suspect running alone."""
+    """What a slot takes: ``items`` to run; when ``isolated`` (a suspect running alone),
+    ``waiting`` are the deliveries that wait meanwhile."""
 
     items: list[Delivery]
     waiting: list[Delivery]
+    isolated: bool = False
 
 
 class Dispatch:
@@ -146,7 +147,7 @@ class Dispatch:
                     items.append(self._queue.popleft()[1])
             slot.items = items
             self._changed.notify_all()
-        return Work(items, waiting)
+        return Work(items, waiting, first.suspect)
 
     async def done(self, slot: Slot) -> None:
         """``slot`` finished its work (and any abandoned call returned)."""

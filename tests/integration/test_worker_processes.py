@@ -254,6 +254,8 @@ def test_three_sigterms_during_a_long_job_do_not_dead_letter_it(
         "tests.workers.sample_handlers:record",
         "--max-deliveries",
         "2",
+        "--max-crashes",
+        "1",
         "--shutdown-timeout",
         "0.2",
         "--min-idle",
