@@ -130,10 +130,11 @@ class Report:
         self.stats.failed_attempts += len(pairs)
         self.stats.timeouts += sum(1 for _, v in pairs if v.reason == REASON_TIMEOUT)
         first, verdict = pairs[0]
+        timed_out = all(v.reason == REASON_TIMEOUT for _, v in pairs)
         log.warning(
-            "%s failed after %s and %s pending (first: %s %s: %s)",
+            "%s %s and %s pending (first: %s %s: %s)",
             plural(len(pairs), "entry", "entries"),
-            plural(attempts, "attempt"),
+            "timed out" if timed_out else f"failed after {plural(attempts, 'attempt')}",
             agree(len(pairs), "stays", "stay"),
             first.entry_id,
             type(verdict.error).__name__,

@@ -77,3 +77,12 @@ def hang_on(event: Event) -> None:
         _append("TEST_STARTED", event.event_id)
         time.sleep(float(os.environ.get("TEST_HANG_S", "3600")))
     _append("TEST_RECORD", event.event_id)
+
+
+async def stamp(event: Event) -> None:
+    """Append ``<unix time> <event ID>`` to TEST_STAMPED at the start, then sleep TEST_SLEEP_S
+    seconds (async per-event)."""
+    import time
+
+    _append("TEST_STAMPED", f"{time.time():.3f} {event.event_id}")
+    await asyncio.sleep(float(os.environ.get("TEST_SLEEP_S", "0")))
