@@ -1,7 +1,7 @@
 """Producer side of the pipeline, and the wire contract the workers import.
 
 Contract modules (I/O-free, importable by ``workers``): :mod:`ingest.keys`,
-:mod:`ingest.codec`, :mod:`ingest.streams`, :mod:`ingest.settings`,
+:mod:`ingest.codec` (with :mod:`ingest.jsontext`), :mod:`ingest.streams`, :mod:`ingest.settings`,
 :mod:`ingest.telemetry`, :mod:`ingest.errors`.
 Producer modules: :mod:`ingest.producer`, :mod:`ingest.backpressure`,
 :mod:`ingest.admission`, :mod:`ingest.sources`, :mod:`ingest.produce` (CLI),

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from ingest.codec import Event
 from workers.errors import PermanentError, TransientError, WorkerError
-from workers.handlers import HandlerContext, batch_handler, handler_factory
+from workers.handlers import batch_handler
+from workers.loading import HandlerContext, handler_factory
 
 __all__ = [
     "Event",

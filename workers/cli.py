@@ -27,7 +27,7 @@ from ingest.library import AdmissionUnavailable
 from ingest.logs import JsonFormatter, configure_logging
 from ingest.otel_setup import configure_otel
 from ingest.settings import add_options, label
-from workers import handlers, observability, sinks
+from workers import handlers, loading, observability, sinks
 from workers.errors import WorkerError
 from workers.runner import Runner
 from workers.settings import WORKER_OPTIONS, WorkerSettings
@@ -77,12 +77,12 @@ def load_handler(settings: WorkerSettings, executor: ThreadPoolExecutor) -> hand
     """The ``--handler``, or the ``--sink`` when none is given.
 
     Raises:
-        ConfigError: the sink's database cannot be opened.
+        ConfigError: the handler cannot be loaded (see :func:`workers.loading.load`) or the
+            sink's database cannot be opened.
     """
     if settings.handler:
-        return handlers.load(
-            settings.handler, executor, handlers.HandlerContext(settings, executor)
-        )
+        context = loading.HandlerContext(settings, executor)
+        return loading.load(settings.handler, executor, context)
     try:
         sink = sinks.from_url(settings.sink)
     except ValueError as exc:

@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 
 from ingest.logs import ENTRY_ID, EVENT_ID
+from workers.consumer import liveness_value
 from workers.ledger import Ledger
 from workers.redis_io import StreamIO
+from workers.settings import WorkerSettings
 from workers.slots import Dispatch, Slot
 from workers.stats import Stats
 
@@ -60,6 +62,23 @@ class Heartbeat:
         self.slow_handler_s = slow_handler_s
         self.clock = clock
         self._last_refresh = -float("inf")
+
+    @classmethod
+    def for_settings(
+        cls, io: StreamIO, ledger: Ledger, dispatch: Dispatch, stats: Stats, s: WorkerSettings
+    ) -> Heartbeat:
+        """The heartbeat of the consumer ``s`` describes (this process holds the key)."""
+        return cls(
+            io,
+            ledger,
+            dispatch,
+            stats,
+            liveness_value=liveness_value(),
+            liveness_ttl_s=s.liveness_ttl_s,
+            refresh_interval_s=s.refresh_interval_s,
+            max_wait_s=s.max_wait_s,
+            slow_handler_s=s.slow_handler_s,
+        )
 
     async def step(self) -> None:
         """One beat.

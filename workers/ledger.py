@@ -25,6 +25,7 @@ from workers.delivery import Delivery
 from workers.errors import GroupMissingError
 from workers.redis_io import StreamIO
 from workers.rows import Row
+from workers.settings import WorkerSettings
 from workers.settlement import Report
 from workers.tracing import DeliveryTracer
 from workers.verdict import FRESH, Action, Limits, Outcome, Verdict, dead_letter_message, verdict
@@ -83,6 +84,15 @@ class Ledger:
         a release landing in between would be undone by it (idle time reset to 0)."""
 
     # ---- views --------------------------------------------------------------------------
+
+    @classmethod
+    def for_settings(
+        cls, io: StreamIO, s: WorkerSettings, report: Report, tracer: DeliveryTracer
+    ) -> Ledger:
+        """A ledger with the limits of ``s``."""
+        acks = AckQueue(max_batch=max(s.read_count, 100))
+        limits = Limits(s.max_deliveries, s.max_crashes)
+        return cls(io, limits, report, tracer, retry_attempts=s.retry_attempts, acks=acks)
 
     def holds(self, entry_id: str) -> bool:
         """True while ``entry_id`` is held (read, waiting, running or awaiting its XACK)."""

@@ -17,6 +17,7 @@ from ingest.connection import CONNECTION_ERRORS
 from workers import consumer as group_io
 from workers.backoff import LoopBackoff
 from workers.errors import GroupMissingError
+from workers.settings import WorkerSettings
 from workers.stats import Health, Stats
 
 log = logging.getLogger("workers.runner")
@@ -67,6 +68,27 @@ class Guard:
         self.stopping = stopping
         self._lock = asyncio.Lock()
         self._recreated_at = -float("inf")
+
+    @classmethod
+    def for_settings(
+        cls,
+        client: redis.asyncio.Redis,
+        s: WorkerSettings,
+        health: Health,
+        stats: Stats,
+        stopping: asyncio.Event,
+    ) -> Guard:
+        """The policy for the group ``s`` names and its ``--on-missing-group``."""
+        recreate = s.on_missing_group == "recreate"
+        return cls(
+            client,
+            s.stream,
+            s.group,
+            recreate=recreate,
+            health=health,
+            stats=stats,
+            stopping=stopping,
+        )
 
     async def run(
         self,

@@ -27,6 +27,7 @@ from workers.delivery import Delivery
 from workers.errors import HandlerTimeout
 from workers.handlers import BatchFailure, BatchResult, LoadedHandler, Outcomes
 from workers.retrying import build_retrying, is_transient
+from workers.settings import WorkerSettings
 from workers.slots import Slot
 from workers.stats import Hooks, Stats
 from workers.tracing import DeliveryTracer
@@ -97,6 +98,27 @@ class Processor:
         self.timeout_s = timeout_s
         self.sleep = sleep
         self.clock = clock
+
+    @classmethod
+    def for_settings(
+        cls,
+        handler: LoadedHandler,
+        s: WorkerSettings,
+        stats: Stats,
+        hooks: Hooks,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+    ) -> Processor:
+        """A processor with the retry and timeout settings of ``s``."""
+        return cls(
+            handler,
+            stats,
+            hooks,
+            retry_attempts=s.retry_attempts,
+            retry_initial_s=s.retry_initial_s,
+            retry_max_s=s.retry_max_s,
+            timeout_s=s.handler_timeout_s,
+            sleep=sleep,
+        )
 
     async def run(self, items: list[Delivery], slot: Slot) -> Result:
         """Handle ``items`` (each has an event); never raises for handler errors."""

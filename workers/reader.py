@@ -42,7 +42,6 @@ class Reader:
         dispatch: Dispatch,
         stats: Stats,
         health: Health,
-        *,
         read_count: int,
         block_ms: int,
         burst_check: BurstCheck | None,

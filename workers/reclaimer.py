@@ -25,6 +25,7 @@ from ingest.streams import ZERO_ID, EntryId
 from workers.ledger import Ledger
 from workers.redis_io import StreamIO
 from workers.rows import Page
+from workers.settings import WorkerSettings
 from workers.slots import Dispatch
 from workers.stats import Stats
 from workers.wording import plural
@@ -66,6 +67,21 @@ class Reclaimer:
         """Dead consumers already reported (a takeover in several steps warns once)."""
         self.sweeps = 0
         """Completed sweeps (the cursor came back to ``0-0``)."""
+
+    @classmethod
+    def for_settings(
+        cls, io: StreamIO, ledger: Ledger, dispatch: Dispatch, stats: Stats, s: WorkerSettings
+    ) -> Reclaimer:
+        """The sweeps of the consumer ``s`` describes."""
+        return cls(
+            io,
+            ledger,
+            dispatch,
+            stats,
+            min_idle_ms=s.min_idle_ms,
+            claim_count=s.claim_count,
+            consumer_ttl_ms=int(s.consumer_ttl_s * 1000),
+        )
 
     async def _hand_over(self, page: Page) -> None:
         if page.deleted_ids:

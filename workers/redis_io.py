@@ -30,6 +30,7 @@ from workers.rows import (
     parse_takeover,
     rows_of_read,
 )
+from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,12 @@ class StreamIO:
         self.limits = limits
         self._attempts = keys.attempts(group)
         self._limit_args = (str(limits.max_bytes), str(limits.max_fields))
+
+    @classmethod
+    def for_settings(cls, client: redis.asyncio.Redis, s: WorkerSettings) -> StreamIO:
+        """The commands of the consumer ``s`` describes, with its entry limits."""
+        limits = EntryLimits.for_payload(s.max_event_bytes, s.max_fields)
+        return cls(client, StreamKeys(s.stream), s.group, s.consumer, limits)
 
     def _missing(self) -> GroupMissingError:
         return GroupMissingError(self.keys.stream, self.group)

@@ -1,13 +1,9 @@
-"""One worker process's consumer: its parts built from settings, its start, its loops.
+"""One worker process's consumer: its start (library, group, consumer name) and its loops.
 
-Parts (each in its own module): :class:`~workers.redis_io.StreamIO` (the Redis commands about
-entries), :class:`~workers.ledger.Ledger` (the one owner of every held entry),
-:class:`~workers.slots.Dispatch` (handler slots and the entries waiting for one),
-:class:`~workers.processing.Processor` (handler calls, retries, timeouts), and the loops:
-:class:`~workers.reader.Reader`, :class:`~workers.reclaimer.Reclaimer` (takeover of dead
-consumers, XAUTOCLAIM of idle entries, pruning), :class:`~workers.heartbeat.Heartbeat`
-(liveness key, idle-time refresh), the acknowledger, and one task per slot. They are run and
-stopped by :class:`~workers.supervise.Supervisor`.
+Its parts are built by :func:`workers.wiring.build`; the loops are the reader, the claim loop
+(takeover of dead consumers every heartbeat, XAUTOCLAIM every ``--claim-interval``, pruning),
+the heartbeat, the acknowledger, and one task per handler slot, run and stopped by
+:class:`~workers.supervise.Supervisor`.
 """
 
 from __future__ import annotations
@@ -17,7 +13,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
@@ -26,130 +21,17 @@ from opentelemetry import trace
 from ingest import library
 from ingest.connection import wait_until_reachable_async
 from ingest.keys import StreamKeys
-from workers import consumer
-from workers.acks import AckQueue
-from workers.burst import BurstCheck
+from workers import consumer, wiring
 from workers.handlers import LoadedHandler
-from workers.heartbeat import Heartbeat
-from workers.ledger import Ledger
-from workers.liveness import Liveness
-from workers.loops import Guard, sleep_or_stop, stop_if_cancelled
-from workers.processing import Processor
-from workers.reader import Reader
-from workers.reclaimer import Reclaimer
+from workers.loops import sleep_or_stop, stop_if_cancelled
 from workers.redis_io import StreamIO
-from workers.rows import EntryLimits
 from workers.settings import WorkerSettings
-from workers.settlement import Report
-from workers.slots import Dispatch, Slot
+from workers.slots import Slot
 from workers.stats import Health, Hooks, Stats
 from workers.supervise import Supervisor
 from workers.systemd import Notifier
-from workers.tracing import DeliveryTracer
-from workers.verdict import Limits
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Parts:
-    """The worker's parts (see the module docstring)."""
-
-    io: StreamIO
-    ledger: Ledger
-    dispatch: Dispatch
-    processor: Processor
-    reader: Reader
-    reclaimer: Reclaimer
-    heartbeat: Heartbeat
-    guard: Guard
-    liveness: Liveness
-
-
-def build(
-    s: WorkerSettings,
-    handler: LoadedHandler,
-    client: redis.asyncio.Redis,
-    stats: Stats,
-    health: Health,
-    hooks: Hooks,
-    stopping: asyncio.Event,
-    *,
-    tracer_provider: trace.TracerProvider | None = None,
-    sleep: Callable[[float], Awaitable[Any]] | None = None,
-    io: StreamIO | None = None,
-) -> Parts:
-    """Build every part from the settings: the whole wiring, top-down, one statement per part
-    (longer than 40 lines for that reason only).
-
-    ``io`` replaces the Redis commands about entries (tests pass a subclass that fails or
-    waits on purpose: the seam for races and failures).
-    """
-    if io is None:
-        entry_limits = EntryLimits.for_payload(s.max_event_bytes, s.max_fields)
-        io = StreamIO(client, StreamKeys(s.stream), s.group, s.consumer, entry_limits)
-    tracer = DeliveryTracer(
-        s.stream, s.group, s.consumer, tracer_provider, per_batch=s.trace_spans == "batch"
-    )
-    acks = AckQueue(max_batch=max(s.read_count, 100))
-    limits = Limits(s.max_deliveries, s.max_crashes)
-    ledger = Ledger(
-        io, limits, Report(stats, hooks), tracer, retry_attempts=s.retry_attempts, acks=acks
-    )
-    dispatch = Dispatch(s.concurrency, s.read_count if handler.batched else 1)
-    processor = Processor(
-        handler,
-        stats,
-        hooks,
-        retry_attempts=s.retry_attempts,
-        retry_initial_s=s.retry_initial_s,
-        retry_max_s=s.retry_max_s,
-        timeout_s=s.handler_timeout_s,
-        sleep=sleep,
-    )
-    burst = BurstCheck(client, s) if s.burst else None
-    reader = Reader(
-        io,
-        ledger,
-        dispatch,
-        stats,
-        health,
-        read_count=s.read_count,
-        block_ms=s.block_ms,
-        burst_check=burst,
-        stopping=stopping,
-    )
-    reclaimer = Reclaimer(
-        io,
-        ledger,
-        dispatch,
-        stats,
-        min_idle_ms=s.min_idle_ms,
-        claim_count=s.claim_count,
-        consumer_ttl_ms=int(s.consumer_ttl_s * 1000),
-    )
-    heartbeat = Heartbeat(
-        io,
-        ledger,
-        dispatch,
-        stats,
-        liveness_value=consumer.liveness_value(),
-        liveness_ttl_s=s.liveness_ttl_s,
-        refresh_interval_s=s.refresh_interval_s,
-        max_wait_s=s.max_wait_s,
-        slow_handler_s=s.slow_handler_s,
-    )
-    guard = Guard(
-        client,
-        s.stream,
-        s.group,
-        recreate=s.on_missing_group == "recreate",
-        health=health,
-        stats=stats,
-        stopping=stopping,
-    )
-    liveness = Liveness(health, dispatch, s.live_max_age_s, s.handler_timeout_s)
-    return Parts(io, ledger, dispatch, processor, reader, reclaimer, heartbeat, guard, liveness)
 
 
 class Runner:
@@ -157,18 +39,19 @@ class Runner:
 
     Args:
         settings: validated settings.
-        handler: the loaded handler (see :func:`workers.handlers.load`).
+        handler: the loaded handler (see :func:`workers.loading.load`).
         client: an async client (:func:`ingest.connection.async_client`).
         executor: the thread pool sync handlers run in (shut down by the caller).
         tracer_provider: for process spans; default the global provider.
         notifier: systemd notifications (no-op without ``NOTIFY_SOCKET``).
         sleep: awaitable sleep for retry waits (tests inject one).
-        io: replaces the Redis commands about entries (a test seam, see :func:`build`).
+        io: replaces the Redis commands about entries (a test seam, see
+            :func:`workers.wiring.build`).
 
     Attributes:
         stats, health, hooks: for the observability layer (see :mod:`workers.stats`).
-        parts: the parts (see :func:`build`); ``ledger``, ``dispatch``, ``reclaimer`` and
-            ``liveness`` are shortcuts.
+        parts: the parts (see :func:`workers.wiring.build`); ``ledger``, ``dispatch``,
+            ``reclaimer`` and ``liveness`` are shortcuts.
     """
 
     def __init__(
@@ -189,7 +72,7 @@ class Runner:
         self.stats, self.health, self.hooks = Stats(), Health(), Hooks()
         self.notifier = notifier or Notifier({})
         self.stopping = asyncio.Event()
-        self.parts = build(
+        self.parts = wiring.build(
             settings,
             handler,
             client,

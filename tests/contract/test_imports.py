@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACT = {"keys", "codec", "streams", "settings", "telemetry", "errors"}
+CONTRACT = {"keys", "codec", "jsontext", "streams", "settings", "telemetry", "errors"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.codec import Event
-from workers.handlers import HandlerContext, handler_factory
+from workers.loading import HandlerContext, handler_factory
 
 NOT_CALLABLE = 42
 
