@@ -6,7 +6,8 @@ issues the per-entry Redis steps (through :class:`~workers.redis_io.StreamIO`): 
 dead-letter move, releases, idle-time refreshes and attempts-record writes. Every decision is
 :func:`workers.verdict.verdict`'s; every settlement is reported (counters, log line, span end)
 by :class:`~workers.settlement.Report`. A newcomer following one entry stays in this module,
-``verdict.py`` and ``redis_io.py``.
+``verdict.py`` and ``redis_io.py``. (Somewhat over the usual 300 lines on purpose: every step
+of an entry's life is kept in this one class.)
 """
 
 from __future__ import annotations
@@ -19,19 +20,15 @@ import redis
 from ingest.codec import now_ms, safe_text
 from ingest.connection import CONNECTION_ERRORS
 from ingest.streams import EntryId
-from workers import delivery as deliveries_
 from workers.acks import AckQueue
 from workers.delivery import Delivery
 from workers.errors import GroupMissingError
 from workers.redis_io import StreamIO
-from workers.rows import Row
+from workers.rows import Row, to_delivery
 from workers.settings import WorkerSettings
-from workers.settlement import Report
+from workers.settlement import Report, letter_args
 from workers.tracing import DeliveryTracer
 from workers.verdict import FRESH, Action, Limits, Outcome, Verdict, dead_letter_message, verdict
-
-MAX_ERROR_CHARS = 1000
-"""Longest error message kept in a dead-letter entry (characters)."""
 
 SETTLE_ERRORS: tuple[type[Exception], ...] = (
     *CONNECTION_ERRORS,
@@ -116,21 +113,7 @@ class Ledger:
         Raises:
             GroupMissingError, connection errors: recording failed (nothing was held).
         """
-        lost = [r.entry_id for r in rows if r.deleted]
-        if lost:
-            await self.io.forget_lost(lost)
-            self.report.lost(lost)
-        ours = [r.entry_id for r in rows if not r.deleted and r.entry_id in self._held]
-        if ours and claimed:
-            await self.io.record(ours, interrupted=True)
-            for entry_id in ours:
-                self._held[entry_id].has_record = True
-            self.report.self_claimed(len(ours))
-        new = [
-            self._delivery(r, claimed)
-            for r in rows
-            if not r.deleted and r.entry_id not in self._held
-        ]
+        new = await self._triage(rows, claimed)
         if not new:
             return []
         self.tracer.start(new)
@@ -148,16 +131,24 @@ class Ledger:
             await self._dead_letter(refused, refused=True)
         return run
 
-    def _delivery(self, row: Row, claimed: bool) -> Delivery:
-        history = row.history or deliveries_.FIRST
-        if row.fields is None:
-            limits = (self.io.limits.max_bytes, self.io.limits.max_fields)
-            d = deliveries_.too_large(row.entry_id, row.size, row.field_count, limits, history)
-        else:
-            d = deliveries_.from_fields(row.entry_id, row.fields, history)
-        d.claimed = claimed
-        d.has_record = row.history is not None
-        return d
+    async def _triage(self, rows: Sequence[Row], claimed: bool) -> list[Delivery]:
+        """Deal with deleted rows and our own held ones; the others as deliveries."""
+        lost = [r.entry_id for r in rows if r.deleted]
+        if lost:
+            await self.io.forget_lost(lost)
+            self.report.lost(lost)
+        ours = [r.entry_id for r in rows if not r.deleted and r.entry_id in self._held]
+        if ours and claimed:
+            await self.io.record(ours, interrupted=True)
+            for entry_id in ours:
+                self._held[entry_id].has_record = True
+            self.report.self_claimed(len(ours))
+        limits = self.io.limits
+        return [
+            to_delivery(r, limits, claimed=claimed)
+            for r in rows
+            if not r.deleted and r.entry_id not in self._held
+        ]
 
     # ---- a suspect running alone -----------------------------------------------------------
 
@@ -241,7 +232,7 @@ class Ledger:
 
     async def _dead_letter(self, pairs: list[tuple[Delivery, Verdict]], *, refused: bool) -> None:
         messages = [safe_text(dead_letter_message(d, v, self.limits)) for d, v in pairs]
-        letters = [self._letter(d, v, m) for (d, v), m in zip(pairs, messages, strict=True)]
+        letters = [letter_args(d, v, m) for (d, v), m in zip(pairs, messages, strict=True)]
         ids = [d.entry_id for d, _ in pairs]
         self._settling.update(ids)
         try:
@@ -258,19 +249,6 @@ class Ledger:
             else:
                 self.report.dead_lettered(d, v, message, dead_id, refused)
         self._drop(d for d, _ in pairs)
-
-    @staticmethod
-    def _letter(d: Delivery, v: Verdict, message: str) -> list[str]:
-        error = v.error
-        failed = d.history.failed + (1 if v.counts_failure else 0)
-        return [
-            d.entry_id,
-            v.reason,
-            type(error).__name__ if error is not None else "",
-            message[:MAX_ERROR_CHARS],
-            str(d.history.delivery_count),
-            str(failed),
-        ]
 
     # ---- acknowledging ------------------------------------------------------------------
 
@@ -325,14 +303,9 @@ class Ledger:
         (``interrupted=False``) leaves the next delivery to count a crash. False (reported)
         when Redis refused or was unreachable: then they stay pending, claimable after
         ``--min-idle``."""
-        counted = [d for d in deliveries if interrupted and d.entry_id not in self._marked]
-        counted_ids = {d.entry_id for d in counted}
-        quiet = [d for d in deliveries if d.entry_id not in counted_ids]
+        ids = [d.entry_id for d in deliveries]
         try:
-            async with self._upkeep:
-                for group, flag in ((counted, True), (quiet, False)):
-                    if group:
-                        await self.io.release([d.entry_id for d in group], interrupted=flag)
+            await self._release(ids, [] if interrupted else ids)
         except SETTLE_ERRORS as exc:
             self._drop(deliveries)
             self.report.not_settled(deliveries, "release", exc)
@@ -341,6 +314,18 @@ class Ledger:
         self._released.update(d.entry_id for d in deliveries)
         self.report.released(deliveries, why)
         return True
+
+    async def _release(self, ids: list[EntryId], crashed: Collection[EntryId]) -> None:
+        """Release ``ids``: one interruption each, except for ``crashed`` ones and those
+        counted in advance (:meth:`isolate`)."""
+        quiet = set(crashed) | self._marked
+        async with self._upkeep:
+            for group, flag in (
+                ([i for i in ids if i not in quiet], True),
+                ([i for i in ids if i in quiet], False),
+            ):
+                if group:
+                    await self.io.release(group, interrupted=flag)
 
     async def release_rest(self, crashed: Collection[EntryId] = ()) -> None:
         """At the end: release every entry the PEL still assigns to us, except those left
@@ -353,13 +338,7 @@ class Ledger:
         mine = set(await self.io.own_pending())
         self._drop([d for i, d in self._held.items() if i not in mine])
         rest = [i for i in mine if i not in self._left and i not in self._released]
-        culprits = [i for i in rest if i in crashed]
-        marked = [i for i in rest if i in self._marked and i not in crashed]
-        others = [i for i in rest if i not in crashed and i not in self._marked]
-        async with self._upkeep:
-            for ids, flag in ((others, True), (culprits + marked, False)):
-                if ids:
-                    await self.io.release(sorted(ids), interrupted=flag)
+        await self._release(sorted(rest), [i for i in rest if i in crashed])
         for i in rest:
             d = self._held.pop(i, None)
             if d is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.streams import ZERO_ID, EntryId, StreamEntry, parse_read_reply
-from workers.delivery import History
+from workers.delivery import FIRST, Delivery, History, from_fields, too_large
 
 ENVELOPE_ALLOWANCE_BYTES = 64 * 1024
 """Bytes an entry may hold beyond ``--max-event-bytes`` (the payload limit): the envelope's
@@ -138,3 +138,16 @@ def _checked(entry: StreamEntry, limits: EntryLimits) -> Row:
     if over is not None:
         return Row(entry.entry_id, None, over[0], over[1])
     return Row(entry.entry_id, entry.fields)
+
+
+def to_delivery(row: Row, limits: EntryLimits, *, claimed: bool) -> Delivery:
+    """The delivery of a (not deleted) row: decoded, or refused ``too_large`` for a stub."""
+    history = row.history or FIRST
+    if row.fields is None:
+        bounds = (limits.max_bytes, limits.max_fields)
+        d = too_large(row.entry_id, row.size, row.field_count, bounds, history)
+    else:
+        d = from_fields(row.entry_id, row.fields, history)
+    d.claimed = claimed
+    d.has_record = row.history is not None
+    return d

@@ -21,6 +21,9 @@ from workers.wording import agree, plural
 
 log = logging.getLogger("workers.ledger")
 
+MAX_ERROR_CHARS = 1000
+"""Longest error message kept in a dead-letter entry (characters)."""
+
 _REFUSAL_COUNTERS = {
     REASON_DECODE: "decode_errors",
     REASON_TOO_LARGE: "too_large",
@@ -34,6 +37,21 @@ def _extra(d: Delivery) -> dict[str, str]:
 
 def _ids(ids: Sequence[str], most: int = 20) -> str:
     return " ".join(ids[:most]) + (" ..." if len(ids) > most else "")
+
+
+def letter_args(d: Delivery, v: Verdict, message: str) -> list[str]:
+    """The ``ingest_dead_letter`` arguments of one letter: entry ID, reason, error type, error
+    (``message``, at most :data:`MAX_ERROR_CHARS`), delivery count, failed attempts."""
+    error = v.error
+    failed = d.history.failed + (1 if v.counts_failure else 0)
+    return [
+        d.entry_id,
+        v.reason,
+        type(error).__name__ if error is not None else "",
+        message[:MAX_ERROR_CHARS],
+        str(d.history.delivery_count),
+        str(failed),
+    ]
 
 
 class Report:
