@@ -2,9 +2,9 @@
 
 Alive while starting, and while Redis is unreachable (the loops retry; a restart would not
 help: readiness reports it). Not alive when a loop has made no step for ``max_age_s`` while
-Redis answers (a quiet read loop is fine when it waits for a free handler slot), or when every
-handler slot is stuck: waiting for a call abandoned past ``--handler-timeout``, or running one
-call longer than that.
+Redis answers (a quiet read or claim loop is fine while it waits for a free handler slot), or
+when every handler slot is stuck: waiting for a call abandoned past ``--handler-timeout``, or
+running one call longer than that.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ class Liveness:
     clock: Callable[[], float] = time.monotonic
 
     def stale_loops(self) -> list[str]:
-        """Loops whose last step is older than ``max_age_s`` (the read loop excused while it
-        waits for a free slot)."""
+        """Loops whose last step is older than ``max_age_s`` (the read and claim loops excused
+        while they wait for a free slot)."""
         now = self.clock()
         stale = [name for name, at in self.health.beats.items() if now - at > self.max_age_s]
-        if "read" in stale and self.dispatch.waiting_for_room():
-            stale.remove("read")
+        if self.dispatch.waiting_for_room():
+            stale = [name for name in stale if name not in ("read", "claim")]
         return sorted(stale)
 
     def all_slots_stuck(self) -> bool:

@@ -105,19 +105,19 @@ class Reclaimer:
                 break
         return total
 
-    async def take_over(self) -> int:
+    async def take_over(self) -> bool:
         """Claim the pending entries of every dead consumer (liveness key gone), as far as
-        there is room; returns how many entries were taken."""
+        there is room; returns True when the room ran out first (more to take as soon as a
+        slot frees up)."""
         rows = await self.io.consumers()
         holding = [r.name for r in rows if r.pending and r.name != self.io.consumer]
         dead = await self.io.without_liveness(holding)
         self._dead &= set(dead)
-        total = 0
         for name in dead:
             if self.dispatch.room() <= 0:
-                break
-            total += await self._take_over_one(name)
-        return total
+                return True
+            await self._take_over_one(name)
+        return bool(dead) and self.dispatch.room() <= 0
 
     async def _take_over_one(self, dead: str) -> int:
         taken = lost = 0

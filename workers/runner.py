@@ -160,15 +160,16 @@ class Runner:
         await self.parts.ledger.flush_acks()
 
     async def _claim_loop(self) -> None:
-        """Every heartbeat: take over dead consumers; every ``--claim-interval``: an
-        XAUTOCLAIM sweep; now and then: pruning of idle consumers."""
+        """Every heartbeat (and whenever room frees up while a dead consumer's entries wait):
+        take over dead consumers; every ``--claim-interval``: an XAUTOCLAIM sweep; now and
+        then: pruning of idle consumers."""
         p, s = self.parts, self.settings
         prune_every = max(s.claim_interval_s, min(300.0, s.consumer_ttl_s / 10))
         last = {"sweep": -float("inf"), "prune": time.monotonic()}
 
         async def step() -> None:
             await p.reader.history_done.wait()
-            await p.reclaimer.take_over()
+            more = await p.reclaimer.take_over()
             now = time.monotonic()
             if now - last["sweep"] >= s.claim_interval_s:
                 last["sweep"] = now
@@ -176,7 +177,10 @@ class Runner:
             if now - last["prune"] >= prune_every:
                 last["prune"] = now
                 await p.reclaimer.prune()
-            await sleep_or_stop(self.stopping, min(s.heartbeat_s, s.claim_interval_s))
+            if more:  # a dead consumer's entries wait for room: go on as soon as a slot frees
+                await p.dispatch.wait_room()
+            else:
+                await sleep_or_stop(self.stopping, min(s.heartbeat_s, s.claim_interval_s))
 
         await p.guard.run("claim", step)
 
