@@ -15,9 +15,8 @@ import logging
 import redis
 import redis.asyncio
 
-from ingest.streams import parse_entries, parse_entry_id, parse_groups, parse_pending_summary
-from workers.errors import GroupMissingError
-from workers.redis_io import is_group_missing
+from ingest.streams import parse_entries, parse_entry_id, parse_groups
+from workers.redis_io import StreamIO
 from workers.settings import WorkerSettings
 from workers.wording import plural
 
@@ -29,14 +28,16 @@ class BurstCheck:
 
     Args:
         client: the worker's async client.
+        io: the consumer's commands (the pending summary, NOGROUP translated there).
         settings: the worker's settings (stream, group, consumer, ``min_idle_s``).
 
     Attributes:
         waiting_on: consumers whose pending entries the last check waited for (sorted).
     """
 
-    def __init__(self, client: redis.asyncio.Redis, settings: WorkerSettings) -> None:
+    def __init__(self, client: redis.asyncio.Redis, settings: WorkerSettings, io: StreamIO) -> None:
         self.client = client
+        self.io = io
         self.settings = settings
         self.waiting_on: tuple[str, ...] = ()
 
@@ -76,12 +77,7 @@ class BurstCheck:
     async def _report_waiting(self) -> None:
         """One INFO line per change of the consumers whose pending entries we wait for."""
         s = self.settings
-        try:
-            summary = parse_pending_summary(await self.client.xpending(s.stream, s.group))
-        except redis.ResponseError as exc:
-            if is_group_missing(exc):
-                raise GroupMissingError(s.stream, s.group) from None
-            raise
+        summary = await self.io.pending_summary()
         others = {c: n for c, n in summary.per_consumer.items() if n and c != s.consumer}
         names = tuple(sorted(others))
         if names and names != self.waiting_on:

@@ -133,10 +133,7 @@ class Ledger:
 
     async def _triage(self, rows: Sequence[Row], claimed: bool) -> list[Delivery]:
         """Deal with deleted rows and our own held ones; the others as deliveries."""
-        lost = [r.entry_id for r in rows if r.deleted]
-        if lost:
-            await self.io.forget_lost(lost)
-            self.report.lost(lost)
+        await self.forget_lost([r.entry_id for r in rows if r.deleted])
         ours = [r.entry_id for r in rows if not r.deleted and r.entry_id in self._held]
         if ours and claimed:
             await self.io.record(ours, interrupted=True)
@@ -149,6 +146,13 @@ class Ledger:
             for r in rows
             if not r.deleted and r.entry_id not in self._held
         ]
+
+    async def forget_lost(self, ids: Sequence[EntryId]) -> None:
+        """Entries deleted or trimmed while pending: acknowledged (a history read leaves them
+        pending), their records dropped, counted and logged as lost."""
+        if ids:
+            await self.io.forget_lost(ids)
+            self.report.lost(ids)
 
     # ---- a suspect running alone -----------------------------------------------------------
 
@@ -251,6 +255,10 @@ class Ledger:
         self._drop(d for d, _ in pairs)
 
     # ---- acknowledging ------------------------------------------------------------------
+
+    async def acks_due(self) -> None:
+        """Wait until finished deliveries are due for their XACK (see :class:`AckQueue`)."""
+        await self.acks.ready()
 
     async def flush_acks(self) -> None:
         """One XACK for every finished delivery waiting (attempts records deleted in the same

@@ -26,6 +26,7 @@ from workers.ledger import Ledger
 from workers.redis_io import StreamIO
 from workers.rows import Page
 from workers.settings import WorkerSettings
+from workers.settlement import Report
 from workers.slots import Dispatch
 from workers.stats import Stats
 from workers.wording import plural
@@ -39,6 +40,7 @@ class Reclaimer:
     Args:
         io, ledger, dispatch: where claimed entries come from and go to.
         stats: counters.
+        report: logs and counts takeovers.
         min_idle_ms: XAUTOCLAIM's min-idle-time.
         claim_count: XAUTOCLAIM COUNT at most.
         consumer_ttl_ms: idle time after which an empty consumer is pruned.
@@ -50,6 +52,7 @@ class Reclaimer:
         ledger: Ledger,
         dispatch: Dispatch,
         stats: Stats,
+        report: Report,
         *,
         min_idle_ms: int,
         claim_count: int,
@@ -59,6 +62,7 @@ class Reclaimer:
         self.ledger = ledger
         self.dispatch = dispatch
         self.stats = stats
+        self.report = report
         self.min_idle_ms = min_idle_ms
         self.claim_count = claim_count
         self.consumer_ttl_ms = consumer_ttl_ms
@@ -70,23 +74,27 @@ class Reclaimer:
 
     @classmethod
     def for_settings(
-        cls, io: StreamIO, ledger: Ledger, dispatch: Dispatch, stats: Stats, s: WorkerSettings
+        cls,
+        io: StreamIO,
+        ledger: Ledger,
+        dispatch: Dispatch,
+        report: Report,
+        s: WorkerSettings,
     ) -> Reclaimer:
         """The sweeps of the consumer ``s`` describes."""
         return cls(
             io,
             ledger,
             dispatch,
-            stats,
+            report.stats,
+            report,
             min_idle_ms=s.min_idle_ms,
             claim_count=s.claim_count,
             consumer_ttl_ms=int(s.consumer_ttl_s * 1000),
         )
 
     async def _hand_over(self, page: Page) -> None:
-        if page.deleted_ids:
-            await self.io.forget_lost(page.deleted_ids)
-            self.ledger.report.lost(page.deleted_ids)
+        await self.ledger.forget_lost(page.deleted_ids)
         if page.rows:
             self.stats.claimed += len(page.rows)
             await self.dispatch.put(await self.ledger.admit(page.rows, claimed=True))
@@ -133,7 +141,7 @@ class Reclaimer:
         if taken or lost:
             first = dead not in self._dead
             self._dead.add(dead)
-            self.ledger.report.taken_over(dead, taken, lost, self.io.consumer, first=first)
+            self.report.taken_over(dead, taken, lost, self.io.consumer, first=first)
         return taken
 
     async def prune(self, idle_ms: int | None = None) -> list[str]:

@@ -19,7 +19,14 @@ import redis.asyncio
 
 from ingest import library
 from ingest.keys import StreamKeys, failed_field, interrupted_field
-from ingest.streams import ConsumerInfo, EntryId, parse_consumers, parse_pending_range
+from ingest.streams import (
+    ConsumerInfo,
+    EntryId,
+    PendingSummary,
+    parse_consumers,
+    parse_pending_range,
+    parse_pending_summary,
+)
 from workers.errors import GroupMissingError
 from workers.rows import (
     EntryLimits,
@@ -166,6 +173,16 @@ class StreamIO:
                 raise self._missing() from None
             raise
         return parse_consumers(raw)
+
+    async def pending_summary(self) -> PendingSummary:
+        """``XPENDING stream group``: count and pending entries per consumer."""
+        try:
+            raw = await self.client.xpending(self.keys.stream, self.group)
+        except redis.ResponseError as exc:
+            if is_group_missing(exc):
+                raise self._missing() from None
+            raise
+        return parse_pending_summary(raw)
 
     async def without_liveness(self, names: Sequence[str]) -> list[str]:
         """Those of ``names`` whose liveness key does not exist (``EXISTS``, pipelined)."""

@@ -120,6 +120,7 @@ class Runner:
         supervisor = Supervisor(
             loops,
             self._run_slot,
+            io=p.io,
             dispatch=p.dispatch,
             ledger=p.ledger,
             stats=self.stats,
@@ -156,7 +157,7 @@ class Runner:
         await asyncio.sleep(self.settings.heartbeat_s)
 
     async def _acknowledge(self) -> None:
-        await self.parts.ledger.acks.ready()
+        await self.parts.ledger.acks_due()
         await self.parts.ledger.flush_acks()
 
     async def _claim_loop(self) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from ingest.streams import EntryId
 from workers.ledger import SETTLE_ERRORS, Ledger
 from workers.liveness import Liveness
+from workers.redis_io import StreamIO
 from workers.slots import Dispatch, Slot
 from workers.stats import Stats
 from workers.systemd import Notifier
@@ -44,6 +45,7 @@ class Supervisor:
         loops: name -> loop; ``read`` and ``claim`` stop first at a graceful stop,
             ``heartbeat`` and ``acknowledge`` last.
         run_slot: the loop of one handler slot.
+        io: deletes the liveness key at the end.
         dispatch, ledger, stats, notifier, liveness: the parts it drives and reports on.
         stopping: set to request a stop.
         shutdown_timeout_s: how long in-flight handlers may finish.
@@ -55,6 +57,7 @@ class Supervisor:
         loops: Mapping[str, Loop],
         run_slot: Callable[[Slot], Coroutine[Any, Any, None]],
         *,
+        io: StreamIO,
         dispatch: Dispatch,
         ledger: Ledger,
         stats: Stats,
@@ -66,6 +69,7 @@ class Supervisor:
     ) -> None:
         self.loop_factories = loops
         self.run_slot = run_slot
+        self.io = io
         self.dispatch = dispatch
         self.ledger = ledger
         self.stats = stats
@@ -191,7 +195,7 @@ class Supervisor:
         await self._release_all([])
         await self._cancel("heartbeat")
         with contextlib.suppress(*SETTLE_ERRORS):
-            await self.ledger.io.forget_liveness()
+            await self.io.forget_liveness()
         self.stats.held = self.ledger.held_count
         log.info("stopped: %s", self.stats.as_dict())
         self._explain_released()

@@ -72,16 +72,17 @@ def build(
     io = io or StreamIO.for_settings(client, s)
     per_batch = s.trace_spans == "batch"
     tracer = DeliveryTracer(s.stream, s.group, s.consumer, tracer_provider, per_batch=per_batch)
-    ledger = Ledger.for_settings(io, s, Report(stats, hooks), tracer)
+    report = Report(stats, hooks)
+    ledger = Ledger.for_settings(io, s, report, tracer)
     dispatch = Dispatch(s.concurrency, s.read_count if handler.batched else 1)
-    burst = BurstCheck(client, s) if s.burst else None
+    burst = BurstCheck(client, s, io) if s.burst else None
     return Parts(
         io,
         ledger,
         dispatch,
         Processor.for_settings(handler, s, stats, hooks, sleep),
         Reader(io, ledger, dispatch, stats, health, s.read_count, s.block_ms, burst, stopping),
-        Reclaimer.for_settings(io, ledger, dispatch, stats, s),
+        Reclaimer.for_settings(io, ledger, dispatch, report, s),
         Heartbeat.for_settings(io, ledger, dispatch, stats, s),
         Guard.for_settings(client, s, health, stats, stopping),
         Liveness(health, dispatch, s.live_max_age_s, s.handler_timeout_s),

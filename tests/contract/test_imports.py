@@ -58,3 +58,38 @@ def test_workers_stay_off_the_producer_side() -> None:
         if used:
             bad[str(p.relative_to(ROOT))] = sorted(used)
     assert bad == {}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle in ``graph`` (module -> modules it imports), or None."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)) is not None:
+                return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)) is not None:
+            return found
+    return None
+
+
+def test_no_import_cycle_in_either_package() -> None:
+    """Imports point one way, including the ones only type checkers follow."""
+    graph: dict[str, set[str]] = {}
+    for package in ("ingest", "workers"):
+        for p in (ROOT / package).rglob("*.py"):
+            name = ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            graph[name] = {
+                m for m in imported_modules(p) if m.split(".")[0] in ("ingest", "workers")
+            }
+    assert _cycle(graph) is None, _cycle(graph)

@@ -55,7 +55,8 @@ async def test_burst_check_on_a_deleted_stream_is_not_finished(redis_url: str) -
     aclient = async_client(settings.redis)
     try:
         # When/Then: not finished, and no crash
-        assert await BurstCheck(aclient, settings).finished() is False
+        io = StreamIO.for_settings(aclient, settings)
+        assert await BurstCheck(aclient, settings, io).finished() is False
     finally:
         await aclient.aclose()
 
