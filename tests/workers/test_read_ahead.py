@@ -19,7 +19,7 @@ async def test_an_entry_waiting_behind_busy_slots_is_handed_to_an_idle_worker(
     release = asyncio.Event()
     handled: dict[str, list[str]] = {"a": [], "b": []}
 
-    def handler(name: str):  # type: ignore[no-untyped-def]
+    def handler(name: str) -> Any:
         async def handle(event: Event) -> None:
             if event.event_id == "long0":
                 await release.wait()
@@ -38,7 +38,7 @@ async def test_an_entry_waiting_behind_busy_slots_is_handed_to_an_idle_worker(
         # ... and an entry that crashed a worker before (a suspect: it must run alone), left by
         # a dead consumer, so A takes it over and it has to wait for A's busy slot
         pipe = client.pipeline(transaction=True)
-        pipe.xadd(STREAM, encode(Event("s", {"n": 1}, source="test")))
+        pipe.xadd(STREAM, encode(Event("s", {"n": 1}, source="test")))  # type: ignore[arg-type]
         pipe.xreadgroup(GROUP, "dead", {STREAM: ">"})
         [entry_id, _] = pipe.execute()
         client.xclaim(STREAM, GROUP, "dead", 0, [entry_id])
