@@ -50,7 +50,8 @@ async def test_a_replayed_packed_dead_letter_brings_back_every_original_field(
     assert dlq.main(["--redis-url", redis_url, "replay", "--all", "--json"], {}) == 0
 
     # Then: the re-added entry holds the 1,200 original fields, in order, and the replay notes
-    [(_, again)] = client.xrange("ingest:events")  # type: ignore[misc]
+    entries: Any = client.xrange("ingest:events")
+    [(_, again)] = entries
     originals = [(k, v) for k, v in again.items() if not k.startswith("replay")]
     assert originals == [(k.decode(), v.decode()) for k, v in fields]
     assert again["replayed_reason"] == "too_large"
