@@ -122,6 +122,7 @@ class Ledger:
         for d in new:
             self._held[d.entry_id] = d
             self._left.discard(d.entry_id)
+            self._released.discard(d.entry_id)  # released before, ours again: a new delivery
             v = verdict(d, FRESH, d.history, self.limits)
             if v.action is Action.RUN:
                 run.append(d)
