@@ -118,30 +118,29 @@ class Reclaimer:
         there is room; returns True when the room ran out first (more to take as soon as a
         slot frees up)."""
         rows = await self.io.consumers()
-        holding = [r.name for r in rows if r.pending and r.name != self.io.consumer]
-        dead = await self.io.without_liveness(holding)
+        holding = {r.name: r.pending for r in rows if r.pending and r.name != self.io.consumer}
+        dead = await self.io.without_liveness(list(holding))
         self._dead &= set(dead)
         for name in dead:
             if self.dispatch.room() <= 0:
                 return True
-            await self._take_over_one(name)
+            await self._take_over_one(name, holding[name])
         return bool(dead) and self.dispatch.room() <= 0
 
-    async def _take_over_one(self, dead: str) -> int:
-        taken = lost = 0
+    async def _take_over_one(self, dead: str, pending: int) -> int:
+        taken = 0
         while (room := self.dispatch.room()) > 0:
             page = await self.io.take_over(dead, min(self.claim_count, room))
             if page is None:  # alive again after all (a restart took the name)
                 break
-            taken += len(page.rows)
-            lost += len(page.deleted_ids)
+            taken += len(page.rows) + len(page.deleted_ids)
             await self._hand_over(page)
             if not page.more:
                 break
-        if taken or lost:
+        if taken:
             first = dead not in self._dead
             self._dead.add(dead)
-            self.report.taken_over(dead, taken, lost, self.io.consumer, first=first)
+            self.report.taken_over(dead, pending, taken, self.io.consumer, first=first)
         return taken
 
     async def prune(self, idle_ms: int | None = None) -> list[str]:

@@ -208,24 +208,22 @@ class Report:
             plural(count, "entry", "entries"),
         )
 
-    def taken_over(self, dead: str, count: int, lost: int, me: str, *, first: bool) -> None:
-        """Entries claimed at once from a consumer whose liveness key expired: a WARNING the
-        first time for that consumer, INFO for the rest of a takeover done in steps (each
-        takes only what the free slots will take)."""
-        self.stats.taken_over += count
-        gone = f" ({plural(lost, 'more was', 'more were')} deleted from the stream)" if lost else ""
+    def taken_over(self, dead: str, pending: int, taken: int, me: str, *, first: bool) -> None:
+        """Entries claimed at once from a consumer whose liveness key expired (``pending``: how
+        many it held; ``taken``: how many this step claimed, deleted ones included): one
+        WARNING for that consumer, INFO for the rest of a takeover done in steps (each takes
+        only what the free slots will take)."""
+        self.stats.taken_over += taken
         if first:
             log.warning(
-                "consumer %s is dead (its liveness key expired): %s took over its %s at once%s",
+                "consumer %s is dead (its liveness key expired): %s takes over its %s at once",
                 dead,
                 me,
-                plural(count, "pending entry", "pending entries"),
-                gone,
+                plural(pending, "pending entry", "pending entries"),
             )
         else:
             log.info(
-                "took over %s more of dead consumer %s%s",
-                plural(count, "pending entry", "pending entries"),
+                "took over %s more of dead consumer %s",
+                plural(taken, "pending entry", "pending entries"),
                 dead,
-                gone,
             )

@@ -74,7 +74,7 @@ def test_entries_of_a_killed_worker_are_processed_elsewhere_within_ten_seconds(
     warnings = [line for line in err.splitlines() if "is dead (its liveness key expired)" in line]
     assert len(warnings) == 1, err
     assert (
-        "consumer v is dead" in warnings[0] and "s took over its 4 pending entries" in warnings[0]
+        "consumer v is dead" in warnings[0] and "s takes over its 4 pending entries" in warnings[0]
     )
 
 
