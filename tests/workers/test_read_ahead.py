@@ -51,6 +51,6 @@ async def test_an_entry_waiting_behind_busy_slots_is_handed_to_an_idle_worker(
             await wait_async(lambda: "s" in handled["b"], what="B handles it")
             assert "s" not in handled["a"]
             assert a.stats.in_flight == 1
-            assert b.stats.acked >= 1
+            await wait_async(lambda: b.stats.acked >= 1, what="B acknowledged it")
         release.set()
         await wait_async(lambda: "long0" in handled["a"], what="the long one done")
