@@ -4,7 +4,9 @@ Semantics from https://redis.io/docs/latest/commands/xgroup-create/: ``XGROUP CR
 MKSTREAM`` answers ``BUSYGROUP`` when the group exists.
 
 The consumer name is held by a liveness key, ``{stream}:alive:<group>:<consumer>``, whose value
-names the holder (``<host>:<pid>:<process start>``) and whose TTL (``--liveness-ttl``) the
+names the holder (``<host>:<process start>:<pid>``: the PID last, so a reader taking the last
+``:``-separated part as the PID, as of ``host:pid``, still gets it right) and whose TTL
+(``--liveness-ttl``) the
 worker keeps refreshing. A consumer whose key has expired is dead: any live worker takes its
 pending entries over at once (:mod:`workers.reclaimer`). A process restarted under the same
 name on the same host takes the key over at once when the recorded holder is gone (no such
@@ -65,20 +67,21 @@ def process_start(pid: int, proc: Path = PROC) -> tuple[str, str] | None:
 
 
 def liveness_value(pid: int | None = None, proc: Path = PROC) -> str:
-    """What the liveness key holds: ``<hostname>:<pid>:<process start>`` of this process (the
-    start time tells a reused PID apart; empty where ``/proc`` is missing)."""
+    """What the liveness key holds: ``<hostname>:<process start>:<pid>`` of this process (the
+    start time, in clock ticks since boot, tells a reused PID apart; empty where ``/proc`` is
+    missing). A value of the older form ``<hostname>:<pid>`` is still understood."""
     pid = os.getpid() if pid is None else pid
     found = process_start(pid, proc)
-    return f"{socket.gethostname()}:{pid}:{found[1] if found else ''}"
+    return f"{socket.gethostname()}:{found[1] if found else ''}:{pid}"
 
 
 def holder_is_gone(holder: str, proc: Path = PROC) -> bool:
     """True when the liveness key's holder is provably dead: on this host, and its PID is ours
     (a restarted container reuses PID 1), runs no process, runs a zombie (killed, not yet
     reaped), or runs a process that started at another time (the PID was reused)."""
-    host, _, rest = holder.partition(":")
-    pid_text, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    parts = holder.split(":")
+    host, started, pid_text = parts[0], parts[1] if len(parts) == 3 else "", parts[-1]
+    if len(parts) not in (2, 3) or host != socket.gethostname() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():

@@ -72,7 +72,7 @@ class ConsumerNameTaken(WorkerError):
 
     Attributes:
         consumer: the consumer name.
-        holder: the liveness key's value (``host:pid[:start]``) of the other process.
+        holder: the liveness key's value (``host:start:pid``) of the other process.
         frees_in_s: seconds until the key expires unless its holder refreshes it, or
             ``None`` when unknown.
     """

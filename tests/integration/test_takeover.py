@@ -26,7 +26,7 @@ from ingest.keys import StreamKeys
 from ingest.settings import RedisSettings
 from tests.helpers import wait_for
 from tests.workers.util import GROUP, STREAM, add_events, start_worker
-from workers.consumer import claim_consumer_name, process_start
+from workers.consumer import claim_consumer_name, holder_is_gone, process_start
 from workers.errors import ConsumerNameTaken
 
 pytestmark = pytest.mark.slow
@@ -96,16 +96,16 @@ async def test_a_restart_takes_the_name_of_a_holder_that_is_a_zombie_or_a_reused
         found = process_start(zombie.pid)
         assert found is not None
         # Given: the name held by a killed process not yet reaped
-        client.set(key, f"{socket.gethostname()}:{zombie.pid}:{found[1]}", ex=30)
+        client.set(key, f"{socket.gethostname()}:{found[1]}:{zombie.pid}", ex=30)
         # When/Then: a restart takes it at once
         await claim_consumer_name(aclient, keys, GROUP, "w1", 5.0)
-        assert str(client.get(key)).split(":")[1] == str(os.getpid())
+        assert str(client.get(key)).split(":")[-1] == str(os.getpid())
         # Given: the name held by a PID now running a process that started later (reused)
         parent = os.getppid()
-        client.set(key, f"{socket.gethostname()}:{parent}:1", ex=30)
+        client.set(key, f"{socket.gethostname()}:1:{parent}", ex=30)
         # When/Then: taken at once too
         await claim_consumer_name(aclient, keys, GROUP, "w1", 5.0)
-        assert str(client.get(key)).split(":")[1] == str(os.getpid())
+        assert str(client.get(key)).split(":")[-1] == str(os.getpid())
     finally:
         zombie.wait()
         await aclient.aclose()
@@ -119,7 +119,7 @@ async def test_a_live_holder_keeps_the_name_and_the_refusal_says_who_and_when_it
     parent = os.getppid()
     found = process_start(parent)
     assert found is not None
-    holder = f"{socket.gethostname()}:{parent}:{found[1]}"
+    holder = f"{socket.gethostname()}:{found[1]}:{parent}"
     client.set(key, holder, px=4000)
     aclient = async_client(RedisSettings(redis_url))
     try:
@@ -130,3 +130,13 @@ async def test_a_live_holder_keeps_the_name_and_the_refusal_says_who_and_when_it
     assert holder in str(info.value)
     assert "the name frees in " in str(info.value)
     assert info.value.frees_in_s is not None and 0 < info.value.frees_in_s <= 4.0
+
+
+def test_holders_in_the_older_host_pid_form_are_understood() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: the PID runs nothing now (unless reused, which start times tell)
+    host = socket.gethostname()
+    assert holder_is_gone(f"{host}:{gone.pid}") or process_start(gone.pid) is not None
+    assert not holder_is_gone(f"{host}:{os.getppid()}")
+    assert not holder_is_gone(f"elsewhere:{gone.pid}")
+    assert not holder_is_gone("garbage")
