@@ -20,6 +20,7 @@ from tests.helpers import wait_for
 from tests.redis_server import RedisServer
 from tests.workers.util import (
     GROUP,
+    STARTED,
     STREAM,
     add_events,
     dead_letters,
@@ -108,6 +109,7 @@ def test_block_close_to_socket_timeout_sits_idle_without_errors_then_handles_an_
     proc = subprocess.Popen(
         cmd, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    STARTED.append(proc)  # killed by the fixture if an assertion fails before the SIGTERM
     wait_for(
         lambda: client.exists("{ingest:events}:alive:workers:" + _consumer(client)),
         15,
