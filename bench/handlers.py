@@ -1,13 +1,14 @@
 """Handlers the benchmark runs in ``python -m workers --handler bench.handlers:<name>``.
 
-Both are batch handlers (``handle_batch``), the shape a sink has, so the worker makes one
-handler call per batch it reads. Both are ``async`` and do no I/O worth a thread, so the worker
+All are batch handlers (``handle_batch``), the shape a sink has, so the worker makes one
+handler call per batch it reads. All are ``async`` and do no I/O worth a thread, so the worker
 runs them on its event loop: what is measured is the pipeline around the handler, not a thread
 hop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Sequence
@@ -23,6 +24,15 @@ class Noop:
     async def handle_batch(self, events: Sequence[Event]) -> None:
         """Accept every event."""
         return
+
+
+class Slow:
+    """Holds each batch for a minute: a worker whose entries are all in flight when it is
+    killed (``recovery``)."""
+
+    async def handle_batch(self, events: Sequence[Event]) -> None:
+        """Accept every event, after a minute."""
+        await asyncio.sleep(60)
 
 
 class Latency:

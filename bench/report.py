@@ -71,6 +71,19 @@ def rows(figures: dict[str, Any]) -> list[list[str]]:
                 f"max {f['latency_max_ms']:.2f} ms",
             ]
         )
+    if "recovery_taken_over_s" in figures:
+        f = figures
+        out.append(
+            [
+                "recovery",
+                f"{f['recovery_entries']:,}",
+                f"{f['recovery_handled_s']:.2f}",
+                "",
+                "",
+                f"SIGKILL -> taken over {f['recovery_taken_over_s']:.2f} s, handled "
+                f"{f['recovery_handled_s']:.2f} s (defaults: liveness TTL 5 s; target 10 s)",
+            ]
+        )
     if "admission_vs_plain_ratio" in figures:
         f = figures
         out.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench import e2e, floor
+from bench import e2e, floor, recovery
 from bench.admission import run_admission_bench
 from bench.harness import Context
 
@@ -35,6 +35,7 @@ SCENARIOS: dict[str, Scenario] = {
     "latency": e2e.latency,
     "soak": e2e.soak,
     "admission": admission,
+    "recovery": recovery.run,
 }
 
 RATED = frozenset({"e2e-noop", "e2e-sqlite", "e2e-traced", "e2e-traced-batch", "scale", "soak"})

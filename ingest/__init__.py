@@ -1,7 +1,7 @@
 """Producer side of the pipeline, and the wire contract the workers import.
 
 Contract modules (I/O-free, importable by ``workers``): :mod:`ingest.keys`,
-:mod:`ingest.codec`, :mod:`ingest.streams`, :mod:`ingest.settings`,
+:mod:`ingest.codec` (with :mod:`ingest.jsontext`), :mod:`ingest.streams`, :mod:`ingest.settings`,
 :mod:`ingest.telemetry`, :mod:`ingest.errors`; for operators, :mod:`ingest.pause` (the pause
 flag a worker polls) and :mod:`ingest.workerinfo` (what a worker publishes about itself).
 Producer modules: :mod:`ingest.producer` (buffers and encodes), :mod:`ingest.admitting` (the one

@@ -13,21 +13,33 @@ Fields of a stream entry (all strings; see README "Wire format"):
 ``tracestate``     W3C trace state (optional)
 =================  ==========================================================
 
-Dead-lettered entries copy these fields and add ``dead_*`` fields (see
-:mod:`workers.dead_letter`).
+Dead-lettered entries copy these fields and add ``dead_*`` fields (see README "Dead-letter
+entry fields"). JSON itself is :mod:`ingest.jsontext`'s (re-exported here).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from ingest.errors import DecodeError, EventTooLarge
+from ingest.jsontext import dumps, loads, safe_text, text_error
+
+__all__ = [
+    "ENVELOPE_VERSION",
+    "REQUIRED_FIELDS",
+    "TRACE_FIELDS",
+    "Event",
+    "decode",
+    "dumps",
+    "encode",
+    "loads",
+    "now_ms",
+    "safe_text",
+    "text_error",
+]
 
 ENVELOPE_VERSION = "1"
 REQUIRED_FIELDS = ("v", "event_id", "source", "type", "produced_at_ms", "data")
@@ -39,53 +51,6 @@ _REQUIRED = frozenset(REQUIRED_FIELDS)
 def now_ms() -> int:
     """Wall-clock time in Unix milliseconds (the one seam for wall-clock stamps)."""
     return time.time_ns() // 1_000_000
-
-
-# orjson is 5-15x faster than the stdlib on small payloads (the producer's and the worker's
-# largest per-event costs in the benchmark's profiles). Where the two could disagree, the
-# stdlib decides, so the results are the stdlib's: orjson turns NaN/Infinity into null and
-# refuses non-str keys and integers beyond 64 bits (we fall back); orjson.loads turns integers
-# of 19+ digits into floats (we fall back) and refuses NaN/Infinity literals and lone
-# surrogates (we fall back).
-_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
-_LONG_NUMBER = b"0" * 19
-
-
-def _stdlib_dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def dumps(value: Any) -> str:
-    """Encode ``value`` as compact JSON text (UTF-8, no NaN/Infinity), like ``json.dumps``;
-    unlike it, ``uuid.UUID`` and plain ``enum.Enum`` values are accepted (as their value).
-
-    Raises:
-        TypeError: a value JSON cannot hold (as ``json.dumps`` would).
-        ValueError: NaN or Infinity, or a circular reference.
-    """
-    try:
-        raw = orjson.dumps(value, option=_ORJSON_OPTIONS)
-    except TypeError:
-        return _stdlib_dumps(value)
-    if b"null" in raw:
-        return _stdlib_dumps(value)
-    return raw.decode()
-
-
-def loads(text: str | bytes) -> Any:
-    """Decode JSON text as ``json.loads`` does.
-
-    Raises ``ValueError`` (``json.JSONDecodeError``) on bad JSON.
-    """
-    try:
-        raw = text.encode() if isinstance(text, str) else text
-        value = orjson.loads(raw)
-    except (orjson.JSONDecodeError, UnicodeEncodeError):
-        return json.loads(text)
-    if len(raw) >= len(_LONG_NUMBER) and _LONG_NUMBER in raw.translate(_DIGITS_TO_ZERO):
-        return json.loads(text)
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +93,13 @@ def encode(
 
     Raises:
         EventTooLarge: the payload's JSON exceeds ``max_event_bytes``.
-        TypeError, ValueError: the payload is not JSON-serialisable (or holds NaN/Infinity).
+        TypeError, ValueError: the payload is not JSON-serialisable (see :func:`dumps`: NaN,
+            Infinity, nesting too deep, lone surrogates), or a text field (event ID, source,
+            type, a pre-encoded ``data``, trace context) holds a lone surrogate. Never anything
+            else for a bad payload, so a producer can reject the record and go on.
     """
     data = event.data or dumps(event.payload)
-    size = len(data) if data.isascii() else len(data.encode())
+    size = len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
     if size > max_event_bytes:
         raise EventTooLarge(event.event_id, size, max_event_bytes)
     fields = {
@@ -144,17 +112,49 @@ def encode(
     }
     carried = trace if trace is not None else event.trace
     fields.update({k: v for k, v in carried.items() if k in TRACE_FIELDS and v})
+    for name, value in fields.items():
+        problem = text_error(value) if isinstance(value, str) else None
+        if problem is not None:
+            raise ValueError(f"{name} is {problem}")
     return fields
 
 
+def _check_text(fields: Mapping[str, str]) -> None:
+    """Refuse a field name or value that is not UTF-8 (read as lone surrogates)."""
+    for name, value in fields.items():
+        if name.isascii() and value.isascii():
+            continue
+        problem = text_error(name)
+        if problem is not None:
+            shown = safe_text(name)[:60]
+            raise DecodeError(f"a field name is {problem}: '{shown}'", reason="not-utf8")
+        problem = text_error(value)
+        if problem is not None:
+            raise DecodeError(f"field {name!r} is {problem}", reason="not-utf8", field=name)
+
+
+def _integer(fields: Mapping[str, str], name: str) -> int:
+    text = fields[name]
+    try:
+        return int(text)  # refuses over 4,300 digits (sys.int_info.default_max_str_digits)
+    except ValueError:
+        raise DecodeError(
+            f"{name} is not an integer: {text[:40]!r}", reason="bad-field", field=name
+        ) from None
+
+
 def decode(fields: Mapping[str, str]) -> Event:
-    """Decode stream entry fields into an :class:`Event`.
+    """Decode stream entry fields into an :class:`Event`; total for any ``str`` mapping.
+
+    Extra fields are ignored. A field name or value that is not UTF-8 (lone surrogates, as
+    the Redis clients decode such bytes) is refused, whichever field it is.
 
     Raises:
-        DecodeError: a required field is missing (``reason="missing-field"``), the version is
-            unknown (``reason="version"``), ``produced_at_ms`` is not an integer
-            (``reason="bad-field"``) or ``data`` is not JSON (``reason="bad-json"``). The
-            error's ``field`` names the field.
+        DecodeError: a required field is missing (``reason="missing-field"``), a field name or
+            value is not UTF-8 (``"not-utf8"``), the version is unknown (``"version"``),
+            ``produced_at_ms`` is not an integer (``"bad-field"``) or ``data`` is not strict
+            JSON (``"bad-json"``: NaN, Infinity and nesting too deep included). The error's
+            ``field`` names the field.
     """
     if not fields.keys() >= _REQUIRED:
         for name in REQUIRED_FIELDS:
@@ -162,20 +162,14 @@ def decode(fields: Mapping[str, str]) -> Event:
                 raise DecodeError(
                     f"entry has no {name!r} field", reason="missing-field", field=name
                 )
+    _check_text(fields)
     if fields["v"] != ENVELOPE_VERSION:
         raise DecodeError(
-            f"unknown format version {fields['v']!r} (this build reads {ENVELOPE_VERSION!r})",
+            f"unknown format version {fields['v'][:40]!r} (this build reads {ENVELOPE_VERSION!r})",
             reason="version",
             field="v",
         )
-    try:
-        produced_at_ms = int(fields["produced_at_ms"])
-    except ValueError:
-        raise DecodeError(
-            f"produced_at_ms is not an integer: {fields['produced_at_ms'][:40]!r}",
-            reason="bad-field",
-            field="produced_at_ms",
-        ) from None
+    produced_at_ms = _integer(fields, "produced_at_ms")
     data = fields["data"]
     try:
         payload = loads(data)

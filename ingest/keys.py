@@ -79,7 +79,9 @@ class StreamKeys:
         return self._derived(f"producer:{producer_id}")
 
     def attempts(self, group: str) -> str:
-        """Hash of failed handler attempts per entry ID for ``group`` (deleted on ack)."""
+        """The attempts record of ``group``: a hash with, per entry that has a history, the
+        fields :func:`failed_field` and :func:`interrupted_field` (deleted with the entry's
+        XACK or its dead-lettering)."""
         return self._derived(f"attempts:{group}")
 
     def consumer_alive(self, group: str, consumer: str) -> str:
@@ -89,3 +91,17 @@ class StreamKeys:
     def consumers_alive_pattern(self, group: str) -> str:
         """SCAN pattern matching every liveness key of ``group``."""
         return self._derived(f"alive:{group}:*")
+
+
+def failed_field(entry_id: str) -> str:
+    """Attempts-record field counting an entry's failed attempts: the entry ID itself."""
+    return entry_id
+
+
+def interrupted_field(entry_id: str) -> str:
+    """Attempts-record field counting deliveries of an entry that ended without being handled
+    through no fault of the entry (released at shutdown or by the read-ahead bound, claimed back
+    by our own sweep): ``<id>:i``. Crashed deliveries are what failed attempts and
+    interruptions do not explain (see ``workers.delivery.History``). The worker functions in
+    ``ingest/lua/worker.lua`` use the same two names."""
+    return f"{entry_id}:i"

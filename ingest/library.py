@@ -16,6 +16,7 @@ import re
 from importlib import resources
 
 import redis
+import redis.asyncio
 
 from ingest.errors import IngestError
 
@@ -57,6 +58,50 @@ def loaded_version(client: redis.Redis) -> int | None:
         if "function not found" in str(exc).lower():
             return None
         raise
+
+
+def _decide(version: int | None) -> bool:
+    """True when this build must load its library over ``version`` (missing or older)."""
+    if version is not None and version > LIBRARY_VERSION:
+        log.warning("ingest library version %s is newer than ours (%s)", version, LIBRARY_VERSION)
+    return version is None or version < LIBRARY_VERSION
+
+
+def _unavailable(version: int | None, exc: Exception) -> AdmissionUnavailable:
+    return AdmissionUnavailable(
+        f"the Redis Functions library 'ingest' (version {LIBRARY_VERSION}) is "
+        f"{'missing' if version is None else f'at version {version}'} and this Redis user "
+        f"may not load it ({exc}); an operator loads it with: python -m ingest.admission "
+        "load --redis-url <admin URL>"
+    )
+
+
+async def loaded_version_async(client: redis.asyncio.Redis) -> int | None:
+    """:func:`loaded_version` for an asyncio client."""
+    try:
+        return int(await client.fcall_ro(VERSION_FUNCTION, 0))
+    except redis.ResponseError as exc:
+        if "function not found" in str(exc).lower():
+            return None
+        raise
+
+
+async def ensure_loaded_async(client: redis.asyncio.Redis) -> int:
+    """:func:`ensure_loaded` for an asyncio client (the worker: once at start, and again when
+    a call answers that the function is missing, e.g. after a restart without persistence).
+
+    Raises:
+        AdmissionUnavailable: loading was needed and the user lacks permission (NOPERM).
+    """
+    version = await loaded_version_async(client)
+    if not _decide(version):
+        return version or LIBRARY_VERSION
+    try:
+        await client.function_load(LIBRARY_CODE, replace=True)
+    except redis.exceptions.NoPermissionError as exc:
+        raise _unavailable(version, exc) from None
+    log.info("loaded the ingest library version %s", LIBRARY_VERSION)
+    return LIBRARY_VERSION
 
 
 def ensure_loaded(client: redis.Redis) -> int:

@@ -97,12 +97,25 @@ CLAIMED = _c("ingest.worker.claimed", "Entries claimed from idle consumers (XAUT
 DEAD_LETTERED = _c("ingest.worker.dead_lettered", "Entries moved to the dead-letter stream")
 LOST = _c("ingest.worker.lost", "Entries deleted or trimmed while pending")
 RELEASED = _c("ingest.worker.released", "Entries handed back at shutdown for others to claim")
+REFUSED = _c(
+    "ingest.worker.refused",
+    "Entries dead-lettered before any handler ran (decode, too_large, crashed, max-deliveries)",
+)
+TIMEOUTS = _c("ingest.worker.timeouts", "Deliveries whose handler ran past --handler-timeout")
+TAKEN_OVER = _c(
+    "ingest.worker.taken_over", "Entries claimed at once from dead consumers (liveness expired)"
+)
 GROUPS_RECREATED = _c(
     "ingest.worker.group_recreated", "Times the consumer group vanished and was recreated", "1"
 )
 CONNECTION_ERRORS = _c("ingest.worker.connection_errors", "Redis connection errors", "{error}")
 IN_FLIGHT = _g("ingest.worker.in_flight", "Entries whose handler is running now")
 HELD = _g("ingest.worker.held", "Entries this worker holds (read, running or awaiting ack)")
+ABANDONED = _g(
+    "ingest.worker.abandoned",
+    "Handler calls past --handler-timeout still running (a sync one cannot be stopped)",
+    "{call}",
+)
 HANDLER_DURATION = _h("ingest.worker.handler.duration", "Duration of each handler call")
 END_TO_END = _h(
     "ingest.worker.end_to_end.latency",
@@ -150,12 +163,19 @@ WORKER_COUNTERS: tuple[tuple[MetricSpec, str], ...] = (
     (DEAD_LETTERED, "dead_lettered"),
     (LOST, "lost"),
     (RELEASED, "released"),
+    (REFUSED, "refused"),
+    (TIMEOUTS, "timeouts"),
+    (TAKEN_OVER, "taken_over"),
     (GROUPS_RECREATED, "groups_recreated"),
     (CONNECTION_ERRORS, "connection_errors"),
 )
 """Worker counter -> attribute of the worker's stats object."""
 
-WORKER_GAUGES: tuple[tuple[MetricSpec, str], ...] = ((IN_FLIGHT, "in_flight"), (HELD, "held"))
+WORKER_GAUGES: tuple[tuple[MetricSpec, str], ...] = (
+    (IN_FLIGHT, "in_flight"),
+    (HELD, "held"),
+    (ABANDONED, "abandoned"),
+)
 
 
 def meter_active(provider: metrics.MeterProvider | None = None) -> bool:

@@ -67,9 +67,11 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def subprocess_env() -> dict[str, str]:
-    """Environment for child ``python -m ...`` processes: this interpreter's, repo on path."""
+def subprocess_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for child ``python -m ...`` processes: this interpreter's, repo on path, and
+    the default SQLite sink under ``tmp_path`` (tests write only there, never ``./ingest.db``)."""
     env = dict(os.environ)
+    env["INGEST_SINK"] = f"sqlite:///{tmp_path / 'default-sink.db'}"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("OTEL_TRACES_EXPORTER", None)
     env["PYTHONUNBUFFERED"] = "1"

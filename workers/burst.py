@@ -1,9 +1,11 @@
 """When a ``--burst`` worker is done, and what it says while it is not.
 
 Done means the group has nothing pending and nothing undelivered. Entries pending in *other*
-consumers (say one killed with SIGKILL) keep it waiting until they are idle for ``--min-idle``
-and its claim sweep takes them; it says so once, and again only when the set of consumers it
-waits on changes, so a worker sitting out a 60 s ``--min-idle`` does not look hung.
+consumers keep it waiting: those of a dead consumer (say one killed with SIGKILL) until its
+liveness key expires and the next takeover claims them, those of a consumer that looks alive
+but stalls until they are idle for ``--min-idle``. It says so once, and again only when the set
+of consumers it waits on changes, so a worker sitting out a 60 s ``--min-idle`` does not look
+hung.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import logging
 import redis
 import redis.asyncio
 
-from ingest.streams import parse_entries, parse_entry_id, parse_groups, parse_pending_summary
-from workers.consumer import is_group_missing
-from workers.errors import GroupMissingError
+from ingest.streams import parse_entries, parse_entry_id, parse_groups
+from workers.redis_io import StreamIO
 from workers.settings import WorkerSettings
 from workers.wording import plural
 
@@ -27,14 +28,16 @@ class BurstCheck:
 
     Args:
         client: the worker's async client.
+        io: the consumer's commands (the pending summary, NOGROUP translated there).
         settings: the worker's settings (stream, group, consumer, ``min_idle_s``).
 
     Attributes:
         waiting_on: consumers whose pending entries the last check waited for (sorted).
     """
 
-    def __init__(self, client: redis.asyncio.Redis, settings: WorkerSettings) -> None:
+    def __init__(self, client: redis.asyncio.Redis, settings: WorkerSettings, io: StreamIO) -> None:
         self.client = client
+        self.io = io
         self.settings = settings
         self.waiting_on: tuple[str, ...] = ()
 
@@ -74,17 +77,13 @@ class BurstCheck:
     async def _report_waiting(self) -> None:
         """One INFO line per change of the consumers whose pending entries we wait for."""
         s = self.settings
-        try:
-            summary = parse_pending_summary(await self.client.xpending(s.stream, s.group))
-        except redis.ResponseError as exc:
-            if is_group_missing(exc):
-                raise GroupMissingError(s.stream, s.group) from None
-            raise
+        summary = await self.io.pending_summary()
         others = {c: n for c, n in summary.per_consumer.items() if n and c != s.consumer}
         names = tuple(sorted(others))
         if names and names != self.waiting_on:
             log.info(
-                "burst: waiting for %s pending in %s %s: claimable once idle >= %g s (--min-idle)",
+                "burst: waiting for %s pending in %s %s: claimable once its liveness key "
+                "expires (--liveness-ttl) or once idle >= %g s (--min-idle)",
                 plural(sum(others.values()), "entry", "entries"),
                 "consumer" if len(names) == 1 else "consumers",
                 ", ".join(names),

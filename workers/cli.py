@@ -1,8 +1,9 @@
 """``python -m workers``: run one worker process.
 
-Exit codes: 0 after a graceful stop (or a finished ``--burst``); 1 when a loop failed, the
-group could not be created, the consumer name is taken, or the group vanished with
-``--on-missing-group=exit``; 2 for a usage or configuration error; 3 when Redis stayed
+Exit codes: 0 after a graceful stop (or a finished ``--burst``); 1 when a loop failed, every
+handler slot was stuck past ``--handler-timeout``, the group could not be created, the consumer
+name is taken, or the group vanished with ``--on-missing-group=exit``; 2 for a usage or
+configuration error (a handler that cannot be loaded included); 3 when Redis stayed
 unreachable for ``--connect-timeout``. A second SIGTERM/SIGINT exits at once with 128+signal.
 """
 
@@ -22,10 +23,11 @@ from prometheus_client import CollectorRegistry
 
 from ingest.connection import async_client
 from ingest.errors import ConfigError, RedisUnavailable
-from ingest.logs import configure_logging
+from ingest.library import AdmissionUnavailable
+from ingest.logs import JsonFormatter, configure_logging
 from ingest.otel_setup import configure_otel
 from ingest.settings import add_options, label
-from workers import handlers, observability, sinks
+from workers import handlers, loading, observability, sinks
 from workers.errors import WorkerError
 from workers.runner import Runner
 from workers.settings import WORKER_OPTIONS, WorkerSettings
@@ -49,9 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 EXIT_CODES = """exit codes:
   0           graceful stop (SIGTERM/SIGINT) or a finished --burst
-  1           a worker loop failed, the group could not be created, the consumer name is in
-              use, or the group vanished with --on-missing-group=exit
-  2           usage or configuration error
+  1           a worker loop failed, every handler slot was stuck past --handler-timeout,
+              the group could not be created, the consumer name is in use, or the group
+              vanished with --on-missing-group=exit
+  2           usage or configuration error (a --handler that cannot be loaded included)
   3           Redis unreachable for --connect-timeout at start
   128+signal  a second SIGTERM/SIGINT: exit at once"""
 
@@ -74,10 +77,12 @@ def load_handler(settings: WorkerSettings, executor: ThreadPoolExecutor) -> hand
     """The ``--handler``, or the ``--sink`` when none is given.
 
     Raises:
-        ConfigError: the sink's database cannot be opened.
+        ConfigError: the handler cannot be loaded (see :func:`workers.loading.load`) or the
+            sink's database cannot be opened.
     """
     if settings.handler:
-        return handlers.load(settings.handler, executor)
+        context = loading.HandlerContext(settings, executor)
+        return loading.load(settings.handler, executor, context)
     try:
         sink = sinks.from_url(settings.sink)
     except ValueError as exc:
@@ -136,6 +141,15 @@ def summary(runner: Runner) -> dict[str, object]:
     return out
 
 
+def _error(message: str) -> None:
+    """One line on stderr: a JSON log record when the logs are JSON (so every line of a JSON
+    run parses), else ``error: <message>``."""
+    if any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers):
+        log.error("%s", message)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run one worker; returns the exit code (see module docstring)."""
     env = os.environ if environ is None else environ
@@ -158,14 +172,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         code, runner = asyncio.run(serve(settings, notifier, registry))
         print(json.dumps(summary(runner)), flush=True)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigError, AdmissionUnavailable) as exc:
+        _error(str(exc))
         code = 2
     except RedisUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(str(exc))
         code = 3
     except WorkerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(str(exc))
         code = 1
     finally:
         shutdown_otel()

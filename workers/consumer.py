@@ -1,9 +1,16 @@
-"""Joining the consumer group and reading from it (thin Redis I/O over ``ingest`` parsers).
+"""Joining the consumer group: the group itself, the consumer name, and a look at the server.
 
-Semantics from https://redis.io/docs/latest/commands/xgroup-create/ and
-https://redis.io/docs/latest/commands/xreadgroup/: ``XGROUP CREATE ... MKSTREAM`` answers
-``BUSYGROUP`` when the group exists; ``XREADGROUP`` with ID ``0`` returns this consumer's own
-pending entries (its history), with ``>`` entries never delivered to the group.
+Semantics from https://redis.io/docs/latest/commands/xgroup-create/: ``XGROUP CREATE ...
+MKSTREAM`` answers ``BUSYGROUP`` when the group exists.
+
+The consumer name is held by a liveness key, ``{stream}:alive:<group>:<consumer>``, whose value
+names the holder (``<host>:<process start>:<pid>``: the PID last, so a reader taking the last
+``:``-separated part as the PID, as of ``host:pid``, still gets it right) and whose TTL
+(``--liveness-ttl``) the
+worker keeps refreshing. A consumer whose key has expired is dead: any live worker takes its
+pending entries over at once (:mod:`workers.reclaimer`). A process restarted under the same
+name on the same host takes the key over at once when the recorded holder is gone (no such
+PID, a zombie, or a PID reused by a process that started later).
 """
 
 from __future__ import annotations
@@ -11,33 +18,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from pathlib import Path
 
 import redis
 import redis.asyncio
 
 from ingest.keys import StreamKeys
-from ingest.streams import (
-    EntryId,
-    StreamEntry,
-    next_entry_id,
-    parse_pending_range,
-    parse_read_reply,
-)
-from workers.errors import ConsumerNameTaken, GroupCreateError, GroupMissingError
+from workers.errors import ConsumerNameTaken, GroupCreateError
 
 log = logging.getLogger(__name__)
 
-
-def is_group_missing(exc: BaseException) -> bool:
-    """True for the replies meaning the group or stream is gone.
-
-    ``NOGROUP`` for commands on a missing group; Redis >= 7 also unblocks a blocked
-    XREADGROUP with ``UNBLOCKED the stream key no longer exists`` when the key is deleted.
-    """
-    if not isinstance(exc, redis.ResponseError):
-        return False
-    text = str(exc)
-    return "NOGROUP" in text or "no longer exists" in text
+PROC = Path("/proc")
 
 
 async def ensure_group(
@@ -60,101 +51,99 @@ async def ensure_group(
     return True
 
 
-async def read_batch(
-    client: redis.asyncio.Redis,
-    stream: str,
-    group: str,
-    consumer: str,
-    *,
-    start: str,
-    count: int,
-    block_ms: int | None,
-) -> list[StreamEntry]:
-    """One ``XREADGROUP GROUP group consumer COUNT count [BLOCK block_ms] STREAMS stream start``.
-
-    ``start`` is ``">"`` for new entries or an entry ID for this consumer's history. History
-    entries that were deleted come back with ``fields`` ``None`` (redis-py gives ``{}``).
-
-    Raises:
-        GroupMissingError: NOGROUP (or the stream was deleted while blocked).
-    """
+def process_start(pid: int, proc: Path = PROC) -> tuple[str, str] | None:
+    """``(state, start time)`` of process ``pid`` from ``/proc/<pid>/stat`` (the state letter,
+    ``Z`` for a zombie, and the start time in clock ticks since boot, fields 3 and 22 of
+    proc(5)), or ``None`` when there is no such process (or no ``/proc``)."""
     try:
-        raw = await client.xreadgroup(group, consumer, {stream: start}, count=count, block=block_ms)
-    except redis.ResponseError as exc:
-        if is_group_missing(exc):
-            raise GroupMissingError(stream, group) from None
-        raise
-    entries: list[StreamEntry] = []
-    for _, items in parse_read_reply(raw):
-        # Only empty fields need a new StreamEntry; the rest are kept (a hot path).
-        entries.extend(e if e.fields else StreamEntry(e.entry_id, None) for e in items)
-    return entries
+        text = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces and parentheses.
+    rest = text[text.rfind(")") + 2 :].split()
+    if len(rest) < 20:
+        return None
+    return rest[0], rest[19]
 
 
-def liveness_value() -> str:
-    """What the liveness key holds: ``<hostname>:<pid>`` of this process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def liveness_value(pid: int | None = None, proc: Path = PROC) -> str:
+    """What the liveness key holds: ``<hostname>:<process start>:<pid>`` of this process (the
+    start time, in clock ticks since boot, tells a reused PID apart; empty where ``/proc`` is
+    missing). A value of the older form ``<hostname>:<pid>`` is still understood."""
+    pid = os.getpid() if pid is None else pid
+    found = process_start(pid, proc)
+    return f"{socket.gethostname()}:{found[1] if found else ''}:{pid}"
 
 
-def holder_is_gone(holder: str) -> bool:
-    """True when the liveness key's holder is provably dead: same host, and its pid is ours
-    (a restarted container reuses pid 1) or no longer exists."""
-    host, _, pid_text = holder.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+def holder_is_gone(holder: str, proc: Path = PROC) -> bool:
+    """True when the liveness key's holder is provably dead: on this host, and its PID is ours
+    (a restarted container reuses PID 1), runs no process, runs a zombie (killed, not yet
+    reaped), or runs a process that started at another time (the PID was reused)."""
+    parts = holder.split(":")
+    host, started, pid_text = parts[0], parts[1] if len(parts) == 3 else "", parts[-1]
+    if len(parts) not in (2, 3) or host != socket.gethostname() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():
         return True
+    found = process_start(pid, proc)
+    if found is None:
+        return not _exists(pid)
+    state, start = found
+    return state == "Z" or bool(started and start != started)
+
+
+def _exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:
         return False
-    return False
+    except PermissionError:
+        return True
+    return True
 
 
 async def claim_consumer_name(
-    client: redis.asyncio.Redis, keys: StreamKeys, group: str, consumer: str, ttl_s: int
+    client: redis.asyncio.Redis, keys: StreamKeys, group: str, consumer: str, ttl_s: float
 ) -> None:
-    """Take the liveness key of ``consumer`` (``SET key host:pid NX EX ttl_s``).
+    """Take the liveness key of ``consumer`` (``SET key <holder> NX PX ttl``).
 
-    A key left by a process on this host that no longer runs (SIGKILL, then a restart under
-    the same name) is taken over.
+    A key left by a process on this host that is gone (see :func:`holder_is_gone`) is taken
+    over at once.
 
     Raises:
-        ConsumerNameTaken: a live process holds the name.
+        ConsumerNameTaken: a live process holds the name; says who and when it frees.
     """
     key = keys.consumer_alive(group, consumer)
     mine = liveness_value()
-    if await client.set(key, mine, nx=True, ex=ttl_s):
+    ttl_ms = int(ttl_s * 1000)
+    if await client.set(key, mine, nx=True, px=ttl_ms):
         return
     holder = await client.get(key)
     if holder is None or holder == mine or holder_is_gone(str(holder)):
         log.info("consumer %s: taking over the liveness key left by %s", consumer, holder)
-        await client.set(key, mine, ex=ttl_s)
+        await client.set(key, mine, px=ttl_ms)
         return
-    raise ConsumerNameTaken(consumer, str(holder))
+    left_ms = int(await client.pttl(key))
+    raise ConsumerNameTaken(consumer, str(holder), left_ms / 1000 if left_ms >= 0 else None)
 
 
-async def own_pending_ids(
-    client: redis.asyncio.Redis, stream: str, group: str, consumer: str, page: int = 1000
-) -> list[EntryId]:
-    """IDs of every entry pending for ``consumer`` (``XPENDING ... (last + count consumer``).
-
-    Pages with an exclusive start, so no entry is visited twice and the loop ends.
-    """
-    ids: list[EntryId] = []
-    start = "-"
-    while True:
-        try:
-            raw = await client.xpending_range(stream, group, start, "+", page, consumer)
-        except redis.ResponseError as exc:
-            if is_group_missing(exc):
-                return ids
-            raise
-        rows = parse_pending_range(raw)
-        ids.extend(row.entry_id for row in rows)
-        if len(rows) < page:
-            return ids
-        start = next_entry_id(rows[-1].entry_id)
+async def warn_if_not_persistent(client: redis.asyncio.Redis) -> bool:
+    """Warn once when the server persists nothing (``appendonly no`` and no RDB ``save``
+    points): a restart would empty the stream, its groups and their pending entries. Returns
+    True when it warned. A server that refuses ``CONFIG GET`` (ACLs, managed Redis) is not
+    judged."""
+    try:
+        config = await client.config_get("appendonly")
+        config.update(await client.config_get("save"))
+    except redis.ResponseError as exc:
+        log.debug("cannot read the persistence settings (%s)", exc)
+        return False
+    if config.get("appendonly") == "no" and not str(config.get("save", "")).strip():
+        log.warning(
+            "Redis persists nothing (appendonly no, no save points): a restart empties the "
+            "stream, its consumer groups and their pending entries. Enable AOF "
+            "(appendonly yes, appendfsync everysec)"
+        )
+        return True
+    return False

@@ -47,6 +47,7 @@ from ingest.errors import BackpressureTimeout, ConfigError, IngestError, RedisUn
 from ingest.keys import StreamKeys
 from ingest.settings import NO_GROUP_MODES, REDIS_OPTIONS, STREAM_OPTIONS, RedisSettings, resolve
 from ingest.streams import parse_entries
+from workers.dead_format import original_fields
 from workers.dlq_args import (
     REPLAY_OPTIONS,
     UsageError,
@@ -113,7 +114,7 @@ class ReplayBlocked(IngestError):
 def replay_fields(entry_id: str, fields: Mapping[str, str]) -> dict[str, str]:
     """The entry to re-add for dead-letter entry ``entry_id``: original fields, no ``dead_*``,
     with the dead-letter history noted."""
-    out = {k: v for k, v in fields.items() if not k.startswith("dead_")}
+    out = original_fields(fields)  # unpacks dead_original (workers.dead_format)
     out["replayed_from"] = entry_id
     count = fields.get("replay_count", "0")
     # Another program may have written anything here: a count we cannot read restarts at 1.

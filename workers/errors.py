@@ -72,13 +72,64 @@ class ConsumerNameTaken(WorkerError):
 
     Attributes:
         consumer: the consumer name.
-        holder: the liveness key's value (``host:pid``) of the other process.
+        holder: the liveness key's value (``host:start:pid``) of the other process.
+        frees_in_s: seconds until the key expires unless its holder refreshes it, or
+            ``None`` when unknown.
     """
 
-    def __init__(self, consumer: str, holder: str) -> None:
+    def __init__(self, consumer: str, holder: str, frees_in_s: float | None = None) -> None:
+        frees = (
+            f"; the name frees in {frees_in_s:.1f} s unless that process refreshes it "
+            "(it does while alive)"
+            if frees_in_s is not None
+            else ""
+        )
         super().__init__(
-            f"consumer name {consumer!r} is in use by a live process ({holder}); "
+            f"consumer name {consumer!r} is in use by a live process ({holder}){frees}; "
             "two processes must never share a consumer name: pick another --consumer"
         )
         self.consumer = consumer
         self.holder = holder
+        self.frees_in_s = frees_in_s
+
+
+class EntryTooLarge(WorkerError):
+    """A stream entry over the worker's size or field-count limit (dead-lettered ``too_large``
+    without being decoded; its bytes stay on the server).
+
+    Attributes:
+        entry_id: the entry ID.
+        size: bytes of its field names and values.
+        field_count: its number of fields.
+        max_bytes, max_fields: the limits (``--max-event-bytes`` plus the envelope
+            allowance, ``--max-fields``).
+    """
+
+    def __init__(
+        self, entry_id: str, size: int, field_count: int, max_bytes: int, max_fields: int
+    ) -> None:
+        over = (
+            f"{field_count} fields, above --max-fields {max_fields}"
+            if field_count > max_fields
+            else f"{size} bytes, above the limit of {max_bytes} (--max-event-bytes plus the "
+            "envelope allowance)"
+        )
+        super().__init__(f"entry {entry_id} is too large: {over}")
+        self.entry_id = entry_id
+        self.size = size
+        self.field_count = field_count
+        self.max_bytes = max_bytes
+        self.max_fields = max_fields
+
+
+class HandlerTimeout(WorkerError):
+    """A handler call ran past ``--handler-timeout``: an async one was cancelled, a sync one
+    abandoned in its thread (threads cannot be killed). Counts as a failed attempt.
+
+    Attributes:
+        timeout_s: the timeout, seconds.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"handler still running after {timeout_s:g} s (--handler-timeout)")
+        self.timeout_s = timeout_s

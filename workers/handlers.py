@@ -1,4 +1,4 @@
-"""Loading a handler and giving every kind the same shape: a batch call returning outcomes.
+"""Giving every kind of handler the same shape: a batch call returning outcomes.
 
 Kinds of handler (``--handler module:callable``):
 
@@ -18,9 +18,10 @@ keeps held entries from looking idle while a CPU-heavy handler runs). A batch ha
 called once per batch. A per-event handler (sync or async) takes one event per call: the
 runner's ``--concurrency`` slots each take one entry from the local queue, so up to
 ``--concurrency`` calls run at once (sync ones in the thread pool), and each entry is
-settled (queued for the coalesced XACK) as soon as its own call returns. A class is
-instantiated without arguments. An optional ``close()`` on the handler is called at
-shutdown.
+settled (queued for the coalesced XACK) as soon as its own call returns. An optional
+``close()`` on the handler is called at shutdown.
+
+Loading a handler (``--handler``, classes, factories) is :mod:`workers.loading`'s.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import importlib
 import inspect
 import reprlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -98,12 +98,15 @@ class LoadedHandler:
             sync or async (the runner then gives each concurrent slot one event at a time).
         name: for logs.
         target: the loaded object (``close()`` is called on it at shutdown when present).
+        is_async: the handler's own code runs on the event loop (a timed-out call can be
+            cancelled); False when it runs in the thread pool (it can only be abandoned).
     """
 
     call: Callable[[list[Event]], Awaitable[BatchResult]]
     batched: bool
     name: str
     target: Any
+    is_async: bool = False
 
     def close(self) -> None:
         """Call the handler's ``close()``, if it has one."""
@@ -170,17 +173,43 @@ def _wrap_batch(
     return call
 
 
+def _check_takes_one(func: Any, name: str, what: str) -> None:
+    """Refuse a callable whose signature cannot take one positional argument."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins without a signature: accept
+        return
+    try:
+        signature.bind(object())
+    except TypeError as exc:
+        raise ConfigError(
+            f"--handler / INGEST_HANDLER = {name!r}: {what} cannot take one argument "
+            f"(the {'list of events' if 'batch' in what else 'event'}): {exc}"
+        ) from None
+
+
 def wrap(target: Any, executor: Executor, name: str = "") -> LoadedHandler:
-    """Give ``target`` (a handler object or callable) the runner's shape."""
+    """Give ``target`` (a handler object or callable) the runner's shape.
+
+    Raises:
+        ConfigError: ``target`` is not callable, or cannot take one event (or one list of
+            events, for a batch handler).
+    """
     name = name or getattr(target, "__qualname__", type(target).__name__)
     if hasattr(target, "handle_batch"):
+        _check_takes_one(target.handle_batch, name, "its handle_batch method")
         call = _wrap_batch(target.handle_batch, executor, name)
-        return LoadedHandler(call, True, name, target)
+        return LoadedHandler(call, True, name, target, _is_async(target.handle_batch))
     if getattr(target, "__ingest_batch__", False):
-        return LoadedHandler(_wrap_batch(target, executor, name), True, name, target)
+        _check_takes_one(target, name, "the batch handler")
+        return LoadedHandler(
+            _wrap_batch(target, executor, name), True, name, target, _is_async(target)
+        )
     if not callable(target):
         raise ConfigError(f"--handler / INGEST_HANDLER = {name!r}: not callable")
-    if _is_async(target):
+    _check_takes_one(target, name, "the handler")
+    is_async = _is_async(target)
+    if is_async:
         invoke: Callable[[Event], Awaitable[Any]] = target
     else:
         # The runner passes one event (batched=False); one thread hop per event, so the
@@ -199,21 +228,4 @@ def wrap(target: Any, executor: Executor, name: str = "") -> LoadedHandler:
                 outcomes.append(None)
         return outcomes
 
-    return LoadedHandler(call_each, False, name, target)
-
-
-def load(ref: str, executor: Executor) -> LoadedHandler:
-    """Import ``module:attribute`` and :func:`wrap` it (a class is instantiated first).
-
-    Raises:
-        ConfigError: the module or attribute cannot be found, naming ``--handler``.
-    """
-    module_name, _, attr = ref.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-        target = getattr(module, attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"--handler / INGEST_HANDLER = {ref!r}: {exc}") from None
-    if inspect.isclass(target):
-        target = target()
-    return wrap(target, executor, ref)
+    return LoadedHandler(call_each, False, name, target, is_async)

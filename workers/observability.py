@@ -15,10 +15,11 @@ report nothing; ``ingest_worker_state_sample_age_seconds`` says how old the last
 
 Probes:
 
-* ``/livez`` fails when a loop has not completed a step for ``live_max_age_s`` while Redis is
-  reachable (a wedged loop); it stays OK while the worker is starting, while Redis is down
-  (restarting the process would not help: readiness reports that) and while the read loop
-  waits for room because handlers are saturated.
+* ``/livez`` is the worker's one liveness rule (:mod:`workers.liveness`, the systemd watchdog
+  uses it too): it fails when a loop has not completed a step for ``--hung-after`` while Redis
+  is reachable (a wedged loop) or every handler slot is stuck past ``--handler-timeout``; it
+  stays OK while the worker is starting, while Redis is down (restarting the process would
+  not help: readiness reports that) and while the read loop waits for a free handler slot.
 * ``/readyz`` needs the worker to have joined its group, asks Redis directly (PING and
   XINFO GROUPS, 1 s timeouts) that it is reachable and the group exists, and then needs the
   worker's own last Redis command to have succeeded (after an outage its loops reconnect
@@ -124,14 +125,10 @@ class StateSampler:
         self._client.close()
 
 
-def live_check(runner: Runner, max_age_s: float) -> Check:
-    """The ``/livez`` probe for ``runner`` (see the module docstring)."""
-    health = runner.health
-
-    def check() -> tuple[bool, str]:
-        return health.liveness(max_age_s, waiting_for_room=not runner.room.is_set())
-
-    return check
+def live_check(runner: Runner) -> Check:
+    """The ``/livez`` probe for ``runner``: its one liveness rule (:mod:`workers.liveness`),
+    which the systemd watchdog uses too."""
+    return runner.liveness.check
 
 
 def ready_check(runner: Runner, redis_check: Check) -> Check:
@@ -153,11 +150,6 @@ def ready_check(runner: Runner, redis_check: Check) -> Check:
         return ok, detail
 
     return check
-
-
-def default_live_max_age_s(settings: WorkerSettings) -> float:
-    """How long a loop may go without a step: 4 blocking reads or claim periods, >= 30 s."""
-    return max(30.0, 4 * settings.block_ms / 1000.0, 4 * settings.claim_interval_s)
 
 
 class WorkerObservability:
@@ -213,7 +205,7 @@ class WorkerObservability:
             try:
                 self.server = start_http_server(
                     s.http_port,
-                    live=live_check(runner, default_live_max_age_s(s)),
+                    live=live_check(runner),
                     ready=ready_check(runner, redis_ready_check(s.redis, s.stream, s.group)),
                     registry=self.registry,
                     host=s.http_host,

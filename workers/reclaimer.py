@@ -1,221 +1,165 @@
-"""Claiming entries left idle by crashed or stalled consumers, and pruning dead consumers.
+"""Sweeps for entries other consumers left: dead consumers, idle entries, idle consumers.
 
-Semantics from https://redis.io/docs/latest/commands/xautoclaim/: one call scans at most
-COUNT x 10 pending entries, returns a cursor to continue from (``0-0`` once the scan reached
-the end of the pending entries list), the claimed entries (their delivery count advanced),
-and, since Redis 7, the IDs of entries that were pending but deleted from the stream (Redis
-has already removed those from the PEL).
+* **Takeover** (every heartbeat, a fifth of ``--liveness-ttl``): a consumer whose liveness key
+  has expired is dead; its pending entries are claimed at once, whatever their idle time, by
+  one atomic check-and-claim on the server (``ingest_takeover``), and the takeover is logged
+  once at WARNING and counted.
+* **Idle entries** (every ``--claim-interval``): XAUTOCLAIM of entries idle at least
+  ``--min-idle`` (consumers that look alive but stall, entries left pending after a failed
+  delivery), from a kept cursor to the end of the PEL. Semantics from
+  https://redis.io/docs/latest/commands/xautoclaim/: one call scans at most COUNT x 10
+  entries, returns the cursor to go on from (``0-0`` at the end) and, since Redis 7, the IDs
+  of entries deleted while pending (Redis has removed them from the PEL).
+* **Pruning** (now and then): consumers idle longer than ``--consumer-ttl`` with no pending
+  entries and no liveness key are deleted.
+
+Every sweep takes at most what the free handler slots will take, and hands what it claims
+to the ledger: the sweep never settles anything itself.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-import redis
-import redis.asyncio
-
-from ingest.keys import StreamKeys
-from ingest.streams import (
-    ZERO_ID,
-    ClaimPage,
-    EntryId,
-    parse_autoclaim,
-    parse_consumers,
-    parse_pending_range,
-)
-from workers.consumer import is_group_missing
-from workers.delivery import Delivery
-from workers.errors import GroupMissingError
+from ingest.streams import ZERO_ID, EntryId
+from workers.ledger import Ledger
+from workers.redis_io import StreamIO
+from workers.rows import Page
+from workers.settings import WorkerSettings
+from workers.settlement import Report
+from workers.slots import Dispatch
+from workers.stats import Stats
 from workers.wording import plural
 
 log = logging.getLogger(__name__)
 
 
-def interrupted_field(entry_id: str) -> str:
-    """Attempts-hash field counting shutdown interruptions (the plain ID counts failures)."""
-    return f"{entry_id}:i"
-
-
-async def load_history(
-    client: redis.asyncio.Redis,
-    keys: StreamKeys,
-    group: str,
-    consumer: str,
-    deliveries: Sequence[Delivery],
-) -> None:
-    """Fill in ``delivery_count``, ``failed_attempts`` and ``interrupted`` of ``deliveries``.
-
-    One pipelined round trip: ``XPENDING stream group id id 1 consumer`` per entry (the PEL's
-    times-delivered) and one ``HMGET`` of the attempts hash. Used for entries that may have
-    been delivered before (history reads and claims), never for fresh ``>`` reads.
-
-    Raises:
-        GroupMissingError: on NOGROUP (the group or the stream was deleted).
-    """
-    if not deliveries:
-        return
-    pipe = client.pipeline(transaction=False)
-    for d in deliveries:
-        pipe.xpending_range(keys.stream, group, d.entry_id, d.entry_id, 1, consumer)
-    names: list[str] = []
-    for d in deliveries:
-        names += [d.entry_id, interrupted_field(d.entry_id)]
-    pipe.hmget(keys.attempts(group), names)
-    try:
-        replies = await pipe.execute()
-    except redis.ResponseError as exc:
-        if is_group_missing(exc):
-            raise GroupMissingError(keys.stream, group) from None
-        raise
-    counts = replies[-1]
-    for i, d in enumerate(deliveries):
-        rows = parse_pending_range(replies[i])
-        if rows:
-            d.delivery_count = rows[0].delivery_count
-        d.failed_attempts = int(counts[2 * i] or 0)
-        d.interrupted = int(counts[2 * i + 1] or 0)
-        d.has_record = True
-
-
-@dataclass(slots=True)
 class Reclaimer:
-    """XAUTOCLAIM sweeps that keep their cursor between calls.
+    """The sweeps of one consumer.
 
-    Attributes:
-        client: the worker's async client.
-        keys: the stream's keys.
-        group: the consumer group.
-        consumer: who claims (this worker).
-        min_idle_ms: only entries idle at least this long are claimed.
-        cursor: where the next XAUTOCLAIM starts (``0-0`` = a new sweep).
+    Args:
+        io, ledger, dispatch: where claimed entries come from and go to.
+        stats: counters.
+        report: logs and counts takeovers.
+        min_idle_ms: XAUTOCLAIM's min-idle-time.
+        claim_count: XAUTOCLAIM COUNT at most.
+        consumer_ttl_ms: idle time after which an empty consumer is pruned.
     """
 
-    client: redis.asyncio.Redis
-    keys: StreamKeys
-    group: str
-    consumer: str
-    min_idle_ms: int
-    cursor: EntryId = ZERO_ID
-    sweeps: int = field(default=0)
+    def __init__(
+        self,
+        io: StreamIO,
+        ledger: Ledger,
+        dispatch: Dispatch,
+        stats: Stats,
+        report: Report,
+        *,
+        min_idle_ms: int,
+        claim_count: int,
+        consumer_ttl_ms: int,
+    ) -> None:
+        self.io = io
+        self.ledger = ledger
+        self.dispatch = dispatch
+        self.stats = stats
+        self.report = report
+        self.min_idle_ms = min_idle_ms
+        self.claim_count = claim_count
+        self.consumer_ttl_ms = consumer_ttl_ms
+        self.cursor: EntryId = ZERO_ID
+        self._dead: set[str] = set()
+        """Dead consumers already reported (a takeover in several steps warns once)."""
+        self.sweeps = 0
+        """Completed sweeps (the cursor came back to ``0-0``)."""
 
-    async def reclaim_once(self, count: int) -> ClaimPage:
-        """One ``XAUTOCLAIM stream group consumer min_idle_ms cursor COUNT count``.
+    @classmethod
+    def for_settings(
+        cls,
+        io: StreamIO,
+        ledger: Ledger,
+        dispatch: Dispatch,
+        report: Report,
+        s: WorkerSettings,
+    ) -> Reclaimer:
+        """The sweeps of the consumer ``s`` describes."""
+        return cls(
+            io,
+            ledger,
+            dispatch,
+            report.stats,
+            report,
+            min_idle_ms=s.min_idle_ms,
+            claim_count=s.claim_count,
+            consumer_ttl_ms=int(s.consumer_ttl_s * 1000),
+        )
 
-        Advances :attr:`cursor`. An empty page with a non-zero cursor only means this call's
-        scan found nothing: the caller goes on until the cursor is back at ``0-0``.
+    async def _hand_over(self, page: Page) -> None:
+        await self.ledger.forget_lost(page.deleted_ids)
+        if page.rows:
+            self.stats.claimed += len(page.rows)
+            await self.dispatch.put(await self.ledger.admit(page.rows, claimed=True))
 
-        Raises:
-            GroupMissingError: on NOGROUP.
-        """
-        try:
-            raw = await self.client.xautoclaim(
-                self.keys.stream,
-                self.group,
-                self.consumer,
-                self.min_idle_ms,
-                start_id=self.cursor,
-                count=count,
+    async def sweep(self) -> int:
+        """XAUTOCLAIM pages from the kept cursor until it wraps to ``0-0`` or there is no
+        room; returns how many entries were claimed."""
+        total = 0
+        while (room := self.dispatch.room()) > 0:
+            page = await self.io.claim(self.cursor, min(self.claim_count, room), self.min_idle_ms)
+            self.cursor = page.cursor
+            total += len(page.rows)
+            await self._hand_over(page)
+            if page.cursor == ZERO_ID:
+                self.sweeps += 1
+                break
+        return total
+
+    async def take_over(self) -> bool:
+        """Claim the pending entries of every dead consumer (liveness key gone), as far as
+        there is room; returns True when the room ran out first (more to take as soon as a
+        slot frees up)."""
+        rows = await self.io.consumers()
+        holding = {r.name: r.pending for r in rows if r.pending and r.name != self.io.consumer}
+        dead = await self.io.without_liveness(list(holding))
+        self._dead &= set(dead)
+        for name in dead:
+            if self.dispatch.room() <= 0:
+                return True
+            await self._take_over_one(name, holding[name])
+        return bool(dead) and self.dispatch.room() <= 0
+
+    async def _take_over_one(self, dead: str, pending: int) -> int:
+        taken = 0
+        while (room := self.dispatch.room()) > 0:
+            page = await self.io.take_over(dead, min(self.claim_count, room))
+            if page is None:  # alive again after all (a restart took the name)
+                break
+            taken += len(page.rows) + len(page.deleted_ids)
+            await self._hand_over(page)
+            if not page.more:
+                break
+        if taken:
+            first = dead not in self._dead
+            self._dead.add(dead)
+            self.report.taken_over(dead, pending, taken, self.io.consumer, first=first)
+        return taken
+
+    async def prune(self, idle_ms: int | None = None) -> list[str]:
+        """Delete consumers idle longer than ``idle_ms`` (default ``--consumer-ttl``) with no
+        pending entries and no liveness key (each checked and deleted in one step on the
+        server). Consumers that still hold entries are left for the takeover and XAUTOCLAIM
+        to empty first."""
+        ttl_ms = self.consumer_ttl_ms if idle_ms is None else idle_ms
+        removed: list[str] = []
+        for row in await self.io.consumers():
+            if row.name == self.io.consumer or row.idle_ms < ttl_ms or row.pending:
+                continue
+            if await self.io.prune(row.name, ttl_ms):
+                removed.append(row.name)
+        if removed:
+            self.stats.consumers_removed += len(removed)
+            log.info(
+                "removed %s with no pending entries: %s",
+                plural(len(removed), "idle consumer"),
+                removed,
             )
-        except redis.ResponseError as exc:
-            if is_group_missing(exc):
-                self.cursor = ZERO_ID
-                raise GroupMissingError(self.keys.stream, self.group) from None
-            raise
-        page = parse_autoclaim(raw)
-        self.cursor = page.cursor
-        if page.cursor == ZERO_ID:
-            self.sweeps += 1
-        return page
-
-    async def forget_lost(self, ids: Sequence[EntryId]) -> None:
-        """Drop the attempts records of entries deleted while pending.
-
-        Redis already removed them from the PEL (XAUTOCLAIM does); the XACK covers history
-        reads, where a deleted entry stays pending until acknowledged.
-        """
-        if not ids:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        pipe.xack(self.keys.stream, self.group, *ids)
-        pipe.hdel(self.keys.attempts(self.group), *ids, *[interrupted_field(i) for i in ids])
-        await pipe.execute()
-        log.warning(
-            "%s deleted or trimmed while pending, so lost: %s",
-            plural(len(ids), "entry was", "entries were"),
-            " ".join(ids[:50]) + (" ..." if len(ids) > 50 else ""),
-        )
-
-    async def forget_self_claims(self, ids: Sequence[EntryId]) -> None:
-        """Record that our own sweep claimed entries we were already holding.
-
-        XAUTOCLAIM advanced their delivery count although no new delivery happened; one
-        ``HINCRBY <attempts> <id>:i 1`` each (pipelined) counts the claim like an interruption,
-        so :func:`workers.dead_letter.should_dead_letter` does not count it. Deleted with the
-        entry's other attempts fields on ack or dead-lettering.
-        """
-        attempts = self.keys.attempts(self.group)
-        pipe = self.client.pipeline(transaction=False)
-        for entry_id in ids:
-            pipe.hincrby(attempts, interrupted_field(entry_id), 1)
-        await pipe.execute()
-        log.info(
-            "our own claim sweep took %s we hold (idle-time refresh lagged, e.g. after an "
-            "outage); not counted as deliveries",
-            plural(len(ids), "entry", "entries"),
-        )
-
-
-# Deletes a consumer only if it still has no pending entries, has been idle long enough and
-# its liveness key is gone, all in one step: between a check and a separate DELCONSUMER the
-# consumer could read entries, which DELCONSUMER would then drop from the PEL (loss).
-_DELETE_IF_IDLE = """
-local rows = redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
-for _, row in ipairs(rows) do
-  local info = {}
-  for i = 1, #row, 2 do info[row[i]] = row[i + 1] end
-  if info['name'] == ARGV[2] then
-    if info['pending'] == 0 and info['idle'] >= tonumber(ARGV[3])
-       and redis.call('EXISTS', KEYS[2]) == 0 then
-      return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-    end
-    return -1
-  end
-end
-return -2
-"""
-
-
-async def prune_consumers(
-    client: redis.asyncio.Redis, keys: StreamKeys, group: str, me: str, ttl_ms: int
-) -> list[str]:
-    """Remove consumers idle longer than ``ttl_ms`` with zero pending entries and no
-    liveness key. Consumers that still hold entries are left for XAUTOCLAIM to empty first.
-
-    Returns:
-        The names removed.
-    """
-    try:
-        raw = await client.xinfo_consumers(keys.stream, group)
-    except redis.ResponseError as exc:
-        if is_group_missing(exc):
-            return []
-        raise
-    removed: list[str] = []
-    for row in parse_consumers(raw):
-        if row.name == me or row.idle_ms < ttl_ms or row.pending:
-            continue
-        alive = keys.consumer_alive(group, row.name)
-        result = await client.eval(
-            _DELETE_IF_IDLE, 2, keys.stream, alive, group, row.name, str(ttl_ms)
-        )
-        if result == 0:  # DELCONSUMER answers the pending count it dropped: 0
-            removed.append(row.name)
-    if removed:
-        log.info(
-            "removed %s with no pending entries: %s",
-            plural(len(removed), "idle consumer"),
-            removed,
-        )
-    return removed
+        return removed

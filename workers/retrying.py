@@ -14,16 +14,20 @@ import tenacity
 from tenacity import AsyncRetrying, RetryCallState
 
 from ingest.errors import DecodeError
-from workers.errors import PermanentError
+from workers.errors import HandlerTimeout, PermanentError
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True when retrying might help: any ``Exception`` except :class:`PermanentError` and
-    decode errors. Call it on the real exception, never on tenacity's ``RetryError``."""
+    """True when retrying in process might help: any ``Exception`` except
+    :class:`PermanentError`, decode errors and :class:`HandlerTimeout` (a hung call would hang
+    again; the timeout counts as a failed attempt instead). Call it on the real exception,
+    never on tenacity's ``RetryError``."""
     if isinstance(exc, tenacity.RetryError):
         inner = exc.last_attempt.exception()
         return inner is not None and is_transient(inner)
-    return isinstance(exc, Exception) and not isinstance(exc, PermanentError | DecodeError)
+    return isinstance(exc, Exception) and not isinstance(
+        exc, PermanentError | DecodeError | HandlerTimeout
+    )
 
 
 def build_retrying(

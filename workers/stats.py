@@ -34,6 +34,19 @@ class Stats:
     """Entries moved to the dead-letter stream."""
     decode_errors: int = 0
     """Entries that did not decode (dead-lettered with reason ``decode``)."""
+    too_large: int = 0
+    """Entries over ``--max-event-bytes`` or ``--max-fields`` (dead-lettered ``too_large``
+    without being decoded)."""
+    crashed: int = 0
+    """Entries dead-lettered ``crashed``: ``--max-crashes`` earlier deliveries ended with their
+    worker dying or its loop failing."""
+    refused: int = 0
+    """Entries dead-lettered before any handler ran: ``decode``, ``too_large``, ``crashed`` and
+    ``max-deliveries`` reached on an earlier delivery."""
+    timeouts: int = 0
+    """Deliveries whose handler ran past ``--handler-timeout`` (each a failed attempt)."""
+    taken_over: int = 0
+    """Entries claimed at once from consumers whose liveness key had expired (dead)."""
     lost: int = 0
     """Entries deleted or trimmed while pending (nothing left to handle)."""
     released: int = 0
@@ -58,6 +71,9 @@ class Stats:
     held: int = 0
     """Gauge: entries held by this consumer (read, running, or awaiting ack); updated by every
     refresh and every XACK, and 0 after a graceful stop."""
+    abandoned: int = 0
+    """Gauge: handler calls past ``--handler-timeout`` that are still running (sync ones cannot
+    be stopped; their slot waits for them)."""
 
     def as_dict(self) -> dict[str, int]:
         """Every counter by name."""
@@ -89,24 +105,6 @@ class Health:
         """Loops whose last beat is older than ``max_age_s``."""
         now = time.monotonic()
         return [name for name, at in self.beats.items() if now - at > max_age_s]
-
-    def liveness(self, max_age_s: float, *, waiting_for_room: bool) -> tuple[bool, str]:
-        """The one liveness rule (``/livez`` and the systemd watchdog): ``(alive, detail)``.
-
-        Alive while starting, while Redis is unreachable (the loops are retrying; a restart
-        would not help) and while every loop stepped within ``max_age_s`` seconds. A quiet read
-        loop is not stuck when it waits for a free handler slot (``waiting_for_room``).
-        """
-        if not self.joined:
-            return True, "starting"
-        if not self.connected:
-            return True, "redis unreachable; loops retrying"
-        stale = self.stale_loops(max_age_s)
-        if waiting_for_room and "read" in stale:
-            stale.remove("read")
-        if stale:
-            return False, f"no step for over {max_age_s:g} s: {', '.join(sorted(stale))}"
-        return True, "loops running"
 
 
 @dataclass(slots=True)

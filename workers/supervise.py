@@ -1,14 +1,18 @@
-"""Running the worker's loops, watching them, and the graceful shutdown sequence.
+"""Running the worker's tasks, watching them, and the shutdown sequences.
 
-Shutdown (SIGTERM/SIGINT, or a finished burst): stop reading and claiming; release entries
+Graceful stop (SIGTERM/SIGINT, a finished burst): stop reading and claiming; release entries
 read but not started at once (claimable immediately by other consumers); let in-flight
 handlers finish for up to ``--shutdown-timeout``; acknowledge what finished; release whatever
 else this consumer still holds in the PEL (interrupted handlers, entries a cancelled read had
 fetched); delete the liveness key. Exit code 0.
 
-A loop that ends with an unexpected error makes :meth:`Supervisor.run` return 1 after a
-short best-effort acknowledgement of finished entries and release of the rest, so systemd
-or Kubernetes restarts the process.
+Every handler slot stuck past ``--handler-timeout`` (the thread pool full of abandoned calls):
+the same sequence, exit code 1, so the supervisor restarts the process.
+
+A task that ends with an unexpected error: exit code 1 after a short best-effort
+acknowledgement of finished entries and a release of the rest; the entries the failed slot was
+handling are released *without* counting an interruption, so their next delivery counts a
+crash (and a crash loop ends after ``--max-crashes``).
 """
 
 from __future__ import annotations
@@ -17,67 +21,91 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
-import redis
-
-from ingest.connection import CONNECTION_ERRORS
 from ingest.streams import EntryId
-from workers import consumer as group_io
-from workers.tracing import DeliveryTracer
+from workers.ledger import SETTLE_ERRORS, Ledger
+from workers.liveness import Liveness
+from workers.redis_io import StreamIO
+from workers.slots import Dispatch, Slot
+from workers.stats import Stats
+from workers.systemd import Notifier
 from workers.wording import agree, plural
-
-if TYPE_CHECKING:
-    from workers.runner import Runner
 
 log = logging.getLogger(__name__)
 
-STATUS_EVERY_S = 5.0
-
-_SKIPPABLE: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, redis.ResponseError)
-"""Errors a shutdown step logs and goes past (response errors only when NOGROUP)."""
+Loop = Callable[[], Coroutine[Any, Any, None]]
 
 
 class Supervisor:
-    """Owns the tasks of one :class:`~workers.runner.Runner`."""
+    """Owns the worker's tasks.
 
-    def __init__(self, runner: Runner) -> None:
-        self.r = runner
-        self.loops: dict[str, asyncio.Task[None]] = {}
-        self.slots: list[asyncio.Task[None]] = []
-        self.refresher: asyncio.Task[None] | None = None
-        self.acker: asyncio.Task[None] | None = None
-        self.released: set[str] = set()
-        """Entries released during this shutdown: not released (and counted) twice."""
+    Args:
+        loops: name -> loop; ``read`` and ``claim`` stop first at a graceful stop,
+            ``heartbeat`` and ``acknowledge`` last.
+        run_slot: the loop of one handler slot.
+        io: deletes the liveness key at the end.
+        dispatch, ledger, stats, notifier, liveness: the parts it drives and reports on.
+        stopping: set to request a stop.
+        shutdown_timeout_s: how long in-flight handlers may finish.
+        status_every_s: seconds between systemd status lines.
+    """
+
+    def __init__(
+        self,
+        loops: Mapping[str, Loop],
+        run_slot: Callable[[Slot], Coroutine[Any, Any, None]],
+        *,
+        io: StreamIO,
+        dispatch: Dispatch,
+        ledger: Ledger,
+        stats: Stats,
+        notifier: Notifier,
+        liveness: Liveness,
+        stopping: asyncio.Event,
+        shutdown_timeout_s: float,
+        status_every_s: float = 5.0,
+    ) -> None:
+        self.loop_factories = loops
+        self.run_slot = run_slot
+        self.io = io
+        self.dispatch = dispatch
+        self.ledger = ledger
+        self.stats = stats
+        self.notifier = notifier
+        self.liveness = liveness
+        self.stopping = stopping
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.status_every_s = status_every_s
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.slot_tasks: dict[asyncio.Task[None], Slot] = {}
+        self.stuck = False
 
     async def run(self) -> int:
-        """Start the tasks, wait for a stop request or a failed loop, shut down."""
-        r = self.r
-        self.refresher = asyncio.create_task(r.refresh_loop(), name="refresh")
-        self.acker = asyncio.create_task(r.acks.run(), name="acknowledge")
-        self.loops = {
-            "read": asyncio.create_task(r.read_loop(), name="read"),
-            "claim": asyncio.create_task(r.claim_loop(), name="claim"),
+        """Start the tasks, wait for a stop request or a failed task, shut down; returns the
+        exit code."""
+        self.tasks = {
+            name: asyncio.create_task(f(), name=name) for name, f in self.loop_factories.items()
         }
-        self.slots = [
-            asyncio.create_task(r.slot(), name=f"slot-{i}") for i in range(r.settings.concurrency)
-        ]
+        self.slot_tasks = {
+            asyncio.create_task(self.run_slot(s), name=f"slot-{s.index}"): s
+            for s in self.dispatch.slots
+        }
         failed = await self._watch()
         if failed is not None:
-            await self._abort(failed)
+            await self._abort(*failed)
             return 1
         await self.shutdown()
-        return 0
+        return 1 if self.stuck else 0
 
     def _all(self) -> list[asyncio.Task[None]]:
-        extra = [t for t in (self.refresher, self.acker) if t is not None]
-        return [*self.loops.values(), *self.slots, *extra]
+        return [*self.tasks.values(), *self.slot_tasks]
 
-    async def _watch(self) -> BaseException | None:
+    async def _watch(self) -> tuple[BaseException, list[EntryId]] | None:
         """Wait for a stop request or a task ending; send watchdog pings and status."""
-        r = self.r
-        stop = asyncio.create_task(r.stopping.wait())
-        tick = min(1.0, r.notifier.watchdog_interval_s or 1.0)
+        stop = asyncio.create_task(self.stopping.wait())
+        tick = min(1.0, self.notifier.watchdog_interval_s or 1.0)
         last_status = time.monotonic()
         try:
             while True:
@@ -85,171 +113,137 @@ class Supervisor:
                     [stop, *self._all()], timeout=tick, return_when=asyncio.FIRST_COMPLETED
                 )
                 for task in done:
-                    if task is stop:
-                        continue
-                    if task.cancelled():
-                        return RuntimeError(f"task {task.get_name()} was cancelled")
-                    exc = task.exception()
-                    if exc is not None:
-                        return exc
-                    if not r.stopping.is_set():
-                        return RuntimeError(f"task {task.get_name()} ended unexpectedly")
-                if r.stopping.is_set():
+                    if task is not stop:
+                        problem = self._ended(task)
+                        if problem is not None:
+                            return problem
+                if self.stopping.is_set():
                     return None
-                if self._healthy():
-                    r.notifier.watchdog()
-                if time.monotonic() - last_status >= STATUS_EVERY_S:
+                self._check_stuck()
+                if self.liveness.check()[0]:
+                    self.notifier.watchdog()
+                if time.monotonic() - last_status >= self.status_every_s:
                     last_status = time.monotonic()
-                    r.notifier.status(self._status())
+                    self.notifier.status(self._status())
         finally:
             stop.cancel()
 
-    def _healthy(self) -> bool:
-        # Same rule as /livez: a read loop waiting for a free handler slot is not hung.
-        max_age = max(10.0, 3 * self.r.settings.block_ms / 1000)
-        alive, _ = self.r.health.liveness(max_age, waiting_for_room=not self.r.room.is_set())
-        return alive
+    def _ended(self, task: asyncio.Task[Any]) -> tuple[BaseException, list[EntryId]] | None:
+        slot = self.slot_tasks.get(task)
+        culprits = [d.entry_id for d in slot.items] if slot is not None else []
+        if task.cancelled():
+            return RuntimeError(f"task {task.get_name()} was cancelled"), culprits
+        exc = task.exception()
+        if exc is not None:
+            return exc, culprits
+        if not self.stopping.is_set():
+            return RuntimeError(f"task {task.get_name()} ended unexpectedly"), culprits
+        return None
+
+    def _check_stuck(self) -> None:
+        if self.liveness.all_slots_stuck() and not self.stuck:
+            self.stuck = True
+            log.error(
+                "every handler slot is stuck past --handler-timeout (%g s): stopping so the "
+                "supervisor restarts the process",
+                self.liveness.handler_timeout_s,
+            )
+            self.stopping.set()
 
     def _status(self) -> str:
-        s = self.r.stats
+        s = self.stats
         return (
-            f"acked {s.acked}, held {len(self.r.holding.held)}, claimed {s.claimed}, "
+            f"acked {s.acked}, held {self.ledger.held_count}, claimed {s.claimed}, "
             f"dead-lettered {s.dead_lettered}, failed attempts {s.failed_attempts}"
         )
 
-    async def _abort(self, exc: BaseException) -> None:
-        log.critical("a worker loop failed; exiting so the supervisor restarts us", exc_info=exc)
-        self.r.stopping.set()
-        for task in self._all():
-            task.cancel()
-        await asyncio.gather(*self._all(), return_exceptions=True)
+    async def _abort(self, exc: BaseException, culprits: list[EntryId]) -> None:
+        log.critical("a worker task failed; exiting so the supervisor restarts us", exc_info=exc)
+        self.stopping.set()
+        await self._cancel_tasks(self._all())
         # Entries whose handler finished are acknowledged first: released, they would be
         # claimed and handled again elsewhere.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._final_acks(), 5.0)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._release_rest(), 5.0)
+            await asyncio.wait_for(self._release_all(culprits), 5.0)
 
     async def shutdown(self) -> None:
-        """The graceful stop sequence (see module docstring)."""
-        r = self.r
-        s = r.settings
-        r.notifier.stopping("stopping: finishing in-flight entries")
+        """The graceful stop sequence (see the module docstring)."""
+        self.notifier.stopping("stopping: finishing in-flight entries")
         log.info(
-            "stopping: no new reads; in-flight entries may finish for %g s", s.shutdown_timeout_s
+            "stopping: no new reads; in-flight entries may finish for %g s",
+            self.shutdown_timeout_s,
         )
-        for task in self.loops.values():
-            task.cancel()
-        await asyncio.gather(*self.loops.values(), return_exceptions=True)
-        await self._release_not_started()
-        for _ in self.slots:
-            r.queue.put_nowait(None)
-        _, pending = await asyncio.wait(self.slots, timeout=s.shutdown_timeout_s)
-        if pending:
+        await self._cancel("read", "claim")
+        await self.dispatch.close()
+        waiting = self.dispatch.drain()
+        if waiting:
+            await self.ledger.release(waiting, "read but not started")
+        _, busy = await asyncio.wait(self.slot_tasks, timeout=self.shutdown_timeout_s)
+        if busy:
             log.warning(
                 "%s still busy after %g s; interrupting",
-                plural(len(pending), "handler slot"),
-                s.shutdown_timeout_s,
+                plural(len(busy), "handler slot"),
+                self.shutdown_timeout_s,
             )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        for task in self.slots:
+            await self._cancel_tasks(list(busy))
+        for task in self.slot_tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 log.error("handler slot failed", exc_info=task.exception())
         await self._final_acks()
-        await self._release_rest()
-        if self.refresher is not None:
-            self.refresher.cancel()
-            await asyncio.gather(self.refresher, return_exceptions=True)
-        with contextlib.suppress(*CONNECTION_ERRORS):
-            await r.holding.forget_liveness()
-        r.stats.held = len(r.holding.held)
-        log.info("stopped: %s", r.stats.as_dict())
-        if r.stats.released:
-            count = r.stats.released
-            them = agree(count, "it", "them")
-            log.info(
-                "%s released: handed back, not lost. %s in the pending entries list "
-                "(idle time set to a year) until another consumer claims %s, on its next "
-                "claim sweep without waiting for --min-idle, or until this consumer name "
-                "restarts and reads %s first",
-                plural(count, "entry", "entries"),
-                agree(count, "It stays", "They stay"),
-                them,
-                them,
-            )
+        await self._release_all([])
+        await self._cancel("heartbeat")
+        with contextlib.suppress(*SETTLE_ERRORS):
+            await self.io.forget_liveness()
+        self.stats.held = self.ledger.held_count
+        log.info("stopped: %s", self.stats.as_dict())
+        self._explain_released()
 
-    async def _release_not_started(self) -> None:
-        r = self.r
-        waiting = []
-        while not r.queue.empty():
-            item = r.queue.get_nowait()
-            if item is not None:
-                waiting.append(item)
-        if not waiting:
-            return
-        if not await self._release([d.entry_id for d in waiting]):
-            return
-        r.stats.released += len(waiting)
-        self.released.update(d.entry_id for d in waiting)
-        for d in waiting:
-            DeliveryTracer.end(d, "released")
-        log.info(
-            "released %s read but not started (claimable at once by other consumers)",
-            plural(len(waiting), "entry", "entries"),
-        )
+    async def _cancel(self, *names: str) -> None:
+        await self._cancel_tasks([self.tasks[n] for n in names if n in self.tasks])
+
+    @staticmethod
+    async def _cancel_tasks(tasks: list[asyncio.Task[None]], timeout_s: float = 10.0) -> None:
+        """Cancel ``tasks`` and wait for them, at most ``timeout_s`` (a task that swallowed
+        its cancellation is left behind rather than hang the shutdown)."""
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
 
     async def _final_acks(self) -> None:
-        r = self.r
-        if self.acker is not None:
-            self.acker.cancel()
-            await asyncio.gather(self.acker, return_exceptions=True)
+        await self._cancel("acknowledge")
         for _ in range(3):
             try:
-                await r.acks.flush()
+                await self.ledger.flush_acks()
                 return
-            except CONNECTION_ERRORS as exc:
+            except SETTLE_ERRORS as exc:
                 log.warning("final acknowledgement failed: %s", exc)
                 await asyncio.sleep(0.2)
 
-    async def _release_rest(self) -> None:
-        """Release every entry the PEL still assigns to us, except ones whose handler failed
-        (those already counted a failed attempt) and ones released already."""
-        r = self.r
-        s = r.settings
+    async def _release_all(self, culprits: list[EntryId]) -> None:
+        """Release what is still ours (``culprits`` as crashed); a failure is logged, never
+        raised, so it cannot end the shutdown."""
+        waiting = self.dispatch.drain()
+        if waiting:
+            await self.ledger.release(waiting, "read but not started")
         try:
-            ids = await group_io.own_pending_ids(r.client, s.stream, s.group, s.consumer)
-        except _SKIPPABLE as exc:
-            if isinstance(exc, redis.ResponseError) and not group_io.is_group_missing(exc):
-                raise
-            log.warning("could not list own pending entries: %s", exc)
-            return
-        # Held entries the PEL no longer assigns to us were claimed (or acknowledged) by
-        # another consumer: nothing of ours to release.
-        mine = set(ids)
-        r.holding.drop([d for i, d in r.holding.held.items() if i not in mine])
-        failed = {i for i in ids if i not in r.holding.held and i in r.holding.failed}
-        rest = [EntryId(i) for i in ids if i not in failed and i not in self.released]
-        if not rest:
-            return
-        if not await self._release(rest):
-            return
-        r.stats.released += len(rest)
-        self.released.update(rest)
-        log.info(
-            "released %s (claimable at once by other consumers)",
-            plural(len(rest), "interrupted entry", "interrupted entries"),
-        )
+            await self.ledger.release_rest(set(culprits))
+        except SETTLE_ERRORS as exc:
+            log.warning("could not release the entries still held: %s", exc)
 
-    async def _release(self, ids: list[EntryId]) -> bool:
-        """Release ``ids``; False (logged) when Redis is unreachable or the group is gone,
-        which must not end the shutdown before its final acknowledgements."""
-        try:
-            await self.r.holding.release(ids)
-        except _SKIPPABLE as exc:
-            if isinstance(exc, redis.ResponseError) and not group_io.is_group_missing(exc):
-                raise
-            log.warning("could not release %s: %s", plural(len(ids), "entry", "entries"), exc)
-            return False
-        return True
+    def _explain_released(self) -> None:
+        count = self.stats.released
+        if not count:
+            return
+        them = agree(count, "it", "them")
+        log.info(
+            "%s released: handed back, not lost. %s in the pending entries list (idle time "
+            "set to a year) until another consumer claims %s, on its next claim sweep without "
+            "waiting for --min-idle, or until this consumer name restarts and reads %s first",
+            plural(count, "entry", "entries"),
+            agree(count, "It stays", "They stay"),
+            them,
+            them,
+        )

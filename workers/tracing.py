@@ -110,7 +110,7 @@ class DeliveryTracer:
             attributes[t.MESSAGING_BATCH_MESSAGE_COUNT] = 1
             attributes["ingest.entry_ids"] = [d.entry_id]
             attributes["ingest.event_ids"] = [d.event_id]
-        attributes[t.INGEST_DELIVERY_COUNT] = d.delivery_count
+        attributes[t.INGEST_DELIVERY_COUNT] = d.history.delivery_count
         if d.claimed:
             attributes["ingest.claimed"] = True
         context, links = self._parent(d, attributes)
@@ -123,7 +123,7 @@ class DeliveryTracer:
         attributes[t.MESSAGING_BATCH_MESSAGE_COUNT] = len(members)
         attributes["ingest.entry_ids"] = [d.entry_id for d in members]
         attributes["ingest.event_ids"] = [d.event_id for d in members]
-        attributes[t.INGEST_DELIVERY_COUNT] = max(d.delivery_count for d in members)
+        attributes[t.INGEST_DELIVERY_COUNT] = max(d.history.delivery_count for d in members)
         if any(d.claimed for d in members):
             attributes["ingest.claimed"] = True
         context, links = self._parent(members[0], attributes)

@@ -7,7 +7,7 @@
 -- Only Redis 7.0 commands; replies arrive in RESP2 shape (XINFO GROUPS rows are flat arrays,
 -- a nil lag arrives as false).
 
-local VERSION = 3
+local VERSION = 4
 
 -- Entry IDs are compared as decimal strings, never as Lua numbers: those are doubles, exact only
 -- up to 2^53, and an ms or seq part may reach 2^64-1.

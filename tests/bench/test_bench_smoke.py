@@ -58,6 +58,8 @@ def test_quick_run_at_tiny_size_reports_every_figure(subprocess_env):
     assert figures["e2e_traced_batch_otlp_trace_requests"] > 0
     assert figures["e2e_traced_otlp_trace_bytes"] > 0
     assert figures["latency_events"] == 1000
+    assert figures["recovery_entries"] > 0
+    assert 0 < figures["recovery_taken_over_s"] <= figures["recovery_handled_s"]
     assert 0 < figures["latency_p50_ms"] <= figures["latency_p99_ms"] <= figures["latency_max_ms"]
     assert figures["soak_rss_first_mb"] > 0
     assert figures["soak_rss_last_mb"] > 0

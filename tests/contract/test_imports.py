@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACT = {"keys", "codec", "streams", "settings", "telemetry", "errors"}
+CONTRACT = {"keys", "codec", "jsontext", "streams", "settings", "telemetry", "errors"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -86,3 +86,38 @@ def test_a_worker_does_not_load_the_dashboard() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle in ``graph`` (module -> modules it imports), or None."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)) is not None:
+                return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)) is not None:
+            return found
+    return None
+
+
+def test_no_import_cycle_in_either_package() -> None:
+    """Imports point one way, including the ones only type checkers follow."""
+    graph: dict[str, set[str]] = {}
+    for package in ("ingest", "workers"):
+        for p in (ROOT / package).rglob("*.py"):
+            name = ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            graph[name] = {
+                m for m in imported_modules(p) if m.split(".")[0] in ("ingest", "workers")
+            }
+    assert _cycle(graph) is None, _cycle(graph)

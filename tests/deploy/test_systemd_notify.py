@@ -256,6 +256,7 @@ def test_watchdog_keeps_pinging_while_every_handler_slot_is_busy(
         INGEST_READ_COUNT="1",
         INGEST_BLOCK_MS="1000",
         INGEST_SHUTDOWN_TIMEOUT="1",
+        INGEST_HUNG_AFTER="2",
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "workers"],
@@ -266,8 +267,9 @@ def test_watchdog_keeps_pinging_while_every_handler_slot_is_busy(
     )
     try:
         wait_for(mark.exists, 15, what="the handler to start")
-        # The worker calls its read loop stale after max(10 s, 3 x block time) = 10 s.
-        quiet_after = time.monotonic() + 11.0
+        # The worker calls a loop stale after --hung-after (2 s here): a ping after 3 s shows
+        # the reader waiting for a free slot is not taken for hung.
+        quiet_after = time.monotonic() + 3.0
 
         def pinged_late() -> bool:
             return any(
@@ -276,7 +278,7 @@ def test_watchdog_keeps_pinging_while_every_handler_slot_is_busy(
                 for at, message in zip(listener.received, list(listener.messages), strict=False)
             )
 
-        wait_for(pinged_late, 15, what="a WATCHDOG=1 more than 11 s into a busy handler")
+        wait_for(pinged_late, 15, what="a WATCHDOG=1 more than 3 s into a busy handler")
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=20)
     finally:

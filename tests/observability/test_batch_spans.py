@@ -13,8 +13,8 @@ from opentelemetry.trace import StatusCode
 
 from ingest import telemetry
 from ingest.codec import Event, encode
-from ingest.streams import EntryId, StreamEntry
-from workers.delivery import Delivery
+from ingest.streams import EntryId
+from workers.delivery import Delivery, from_fields
 from workers.tracing import DeliveryTracer
 
 
@@ -27,7 +27,7 @@ def deliveries(provider: TracerProvider, n: int, prefix: str) -> list[Delivery]:
     out = []
     for i in range(n):
         fields = encode(Event(f"{prefix}{i}", {"i": i}), trace=carrier)
-        out.append(Delivery.from_entry(StreamEntry(EntryId(f"{i + 1}-0"), fields)))
+        out.append(from_fields(EntryId(f"{i + 1}-0"), fields))
     return out
 
 

@@ -26,10 +26,14 @@ class FakeWorkerStats:
     dead_lettered: int = 0
     lost: int = 0
     released: int = 0
+    refused: int = 0
+    timeouts: int = 0
+    taken_over: int = 0
     groups_recreated: int = 0
     connection_errors: int = 0
     in_flight: int = 0
     held: int = 0
+    abandoned: int = 0
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 import urllib.request
@@ -18,8 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from ingest.settings import RedisSettings
 from ingest.state_gauges import StateHolder
 from tests.helpers import wait_for
+from workers.liveness import Liveness
 from workers.observability import StateSampler, WorkerObservability, live_check, ready_check
 from workers.settings import WorkerSettings
+from workers.slots import Dispatch
 from workers.stats import Health, Hooks, Stats
 
 
@@ -30,13 +31,16 @@ class FakeRunner:
     stats: Stats = field(default_factory=Stats)
     health: Health = field(default_factory=Health)
     hooks: Hooks = field(default_factory=Hooks)
-    room: asyncio.Event = field(default_factory=asyncio.Event)
+    dispatch: Dispatch = field(default_factory=lambda: Dispatch(1, 1))
+    liveness: Liveness = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.liveness = Liveness(self.health, self.dispatch, 30, 180)
 
 
 def test_livez_from_health():
     runner = FakeRunner()
-    runner.room.set()
-    check = live_check(runner, max_age_s=30)  # type: ignore[arg-type]
+    check = live_check(runner)  # type: ignore[arg-type]
     assert check() == (True, "starting")
     runner.health.joined = runner.health.connected = True
     runner.health.beat("read")
@@ -46,10 +50,14 @@ def test_livez_from_health():
     runner.health.beats["read"] = time.monotonic() - 60
     assert check() == (False, "no step for over 30 s: read")
     # ... unless it waits for a free handler slot
-    runner.room.clear()
+    runner.dispatch.slots[0].items = [object()]  # type: ignore[list-item]
     assert check()[0] is True
+    # ... but a slot running one call past the handler timeout is stuck: not live
+    runner.dispatch.slots[0].call_started = time.monotonic() - 200
+    assert check() == (False, "every handler slot stuck past --handler-timeout 180 s")
     # Redis down: the loops retry; restarting would not help
-    runner.room.set()
+    runner.dispatch.slots[0].items = []
+    runner.dispatch.slots[0].call_started = None
     runner.health.connected = False
     assert check() == (True, "redis unreachable; loops retrying")
 

@@ -58,3 +58,31 @@ class FlakySink(SqliteSink):
         if outage and Path(outage).exists():
             raise TransientError("sink is down")
         return super().handle_batch(events)
+
+
+def crash_on(event: Event) -> None:
+    """Kill this process (``os._exit(17)``, no cleanup, like SIGKILL or an OOM kill) when the
+    event ID is TEST_CRASH_ON; record every other event in TEST_RECORD."""
+    if event.event_id == os.environ.get("TEST_CRASH_ON"):
+        os._exit(17)
+    _append("TEST_RECORD", event.event_id)
+
+
+def hang_on(event: Event) -> None:
+    """Block for TEST_HANG_S seconds (sync, in the thread pool) when the event ID is
+    TEST_HANG_ON; record every other event in TEST_RECORD."""
+    import time
+
+    if event.event_id == os.environ.get("TEST_HANG_ON"):
+        _append("TEST_STARTED", event.event_id)
+        time.sleep(float(os.environ.get("TEST_HANG_S", "3600")))
+    _append("TEST_RECORD", event.event_id)
+
+
+async def stamp(event: Event) -> None:
+    """Append ``<unix time> <event ID>`` to TEST_STAMPED at the start, then sleep TEST_SLEEP_S
+    seconds (async per-event)."""
+    import time
+
+    _append("TEST_STAMPED", f"{time.time():.3f} {event.event_id}")
+    await asyncio.sleep(float(os.environ.get("TEST_SLEEP_S", "0")))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import redis
 
 from ingest.connection import async_client
+from ingest.keys import StreamKeys
 from ingest.settings import RedisSettings
 from tests.workers.util import GROUP, STREAM, add_events
-from workers.consumer import own_pending_ids
+from workers.redis_io import StreamIO
+from workers.rows import EntryLimits
 
 
 async def test_own_pending_ids_pages_past_the_page_size_without_repeats(
@@ -19,9 +21,10 @@ async def test_own_pending_ids_pages_past_the_page_size_without_repeats(
     client.xreadgroup(GROUP, "c1", {STREAM: ">"}, count=25)
     client.xreadgroup(GROUP, "c2", {STREAM: ">"}, count=5)
     aclient = async_client(RedisSettings(redis_url))
+    io = StreamIO(aclient, StreamKeys(STREAM), GROUP, "c1", EntryLimits(10**6, 100))
     try:
         # When: its own pending IDs are listed 10 to a page
-        listed = await own_pending_ids(aclient, STREAM, GROUP, "c1", page=10)
+        listed = await io.own_pending(page=10)
     finally:
         await aclient.aclose()
 

@@ -1,4 +1,4 @@
-"""Pure decisions: settings validation, retry classification and waits, dead-letter rules."""
+"""Pure decisions: settings validation, retry classification and waits, the verdict rule."""
 
 from __future__ import annotations
 
@@ -9,11 +9,24 @@ import tenacity
 
 from ingest.errors import ConfigError, DecodeError
 from ingest.streams import EntryId
-from workers.dead_letter import DeadLetter, dead_letter_fields, should_dead_letter
-from workers.delivery import Delivery
-from workers.errors import PermanentError, TransientError
+from workers.delivery import REASON_DECODE, Delivery, History, Refusal
+from workers.errors import HandlerTimeout, PermanentError, TransientError
 from workers.retrying import build_retrying, is_transient
 from workers.settings import WorkerSettings
+from workers.verdict import (
+    ACK,
+    CRASHED,
+    FRESH,
+    INTERRUPTED,
+    RUN,
+    SUCCEEDED,
+    Action,
+    Kind,
+    Limits,
+    Outcome,
+    Verdict,
+    verdict,
+)
 
 
 def test_block_time_at_or_above_socket_timeout_is_refused() -> None:
@@ -92,38 +105,57 @@ async def test_retrying_does_not_retry_permanent_errors_or_cancellation() -> Non
         assert calls == 1
 
 
-def _delivery(**kwargs: object) -> Delivery:
-    d = Delivery(EntryId("1-0"), {"v": "1", "event_id": "a"}, None)
-    for key, value in kwargs.items():
-        setattr(d, key, value)
-    return d
+FIRST = History()
 
 
-def test_should_dead_letter_counts_failures_not_interruptions() -> None:
-    assert should_dead_letter(_delivery(decode_error=DecodeError("x")), 5) == "decode"
-    assert should_dead_letter(_delivery(failed_attempts=5), 5) == "max-deliveries"
-    # delivered 8 times, 4 of them interrupted by our own shutdown: 4 effective
-    assert should_dead_letter(_delivery(delivery_count=8, interrupted=4), 5) is None
+def _delivery(history: History = FIRST, refusal: Refusal | None = None) -> Delivery:
+    return Delivery(EntryId("1-0"), {"v": "1", "event_id": "a"}, None, refusal, history)
+
+
+LIMITS = Limits(max_deliveries=5, max_crashes=2)
+
+
+def _verdict(outcome: Outcome, history: History = FIRST, **kw: object) -> Verdict:
+    return verdict(_delivery(history, **kw), outcome, history, LIMITS)  # type: ignore[arg-type]
+
+
+def test_verdict_before_the_handler_runs_or_refuses() -> None:
+    refused = Refusal(REASON_DECODE, DecodeError("x"))
+    assert _verdict(FRESH, refusal=refused).action is Action.DEAD_LETTER
+    assert _verdict(FRESH, refusal=refused).reason == "decode"
+    assert _verdict(FRESH) == RUN
+    # delivered 8 times, 7 of them interrupted by our own shutdown: no crash
+    assert _verdict(FRESH, History(8, 0, 7)) == RUN
     # a crash loop never records a failure, but its deliveries pile up
-    assert should_dead_letter(_delivery(delivery_count=6), 5) == "max-deliveries"
+    assert _verdict(FRESH, History(3, 0, 0)).reason == "crashed"
+    assert _verdict(FRESH, History(3, 1, 0)) == RUN  # one crash, one failure
+    assert _verdict(FRESH, History(6, 5, 0)).reason == "max-deliveries"
 
 
-def test_dead_letter_fields_keep_the_original_and_bound_the_error() -> None:
-    d = _delivery(delivery_count=3, failed_attempts=2)
-    d.fields["dead_reason"] = "stale from an earlier round"
+def test_verdict_after_the_handler() -> None:
+    assert _verdict(SUCCEEDED) == ACK
+    permanent = _verdict(Outcome(Kind.FAILED, PermanentError("no")))
+    assert (permanent.action, permanent.reason) == (Action.DEAD_LETTER, "permanent")
+    failed = _verdict(Outcome(Kind.FAILED, ValueError("down")), History(2, 1, 0))
+    assert (failed.action, failed.counts_failure) == (Action.LEAVE_PENDING, True)
+    last = _verdict(Outcome(Kind.FAILED, ValueError("down")), History(5, 4, 0))
+    assert (last.action, last.reason) == (Action.DEAD_LETTER, "max-deliveries")
+    timeout = _verdict(Outcome(Kind.TIMED_OUT, HandlerTimeout(3)), History(1, 0, 0))
+    assert (timeout.action, timeout.reason) == (Action.LEAVE_PENDING, "timeout")
+    last_timeout = _verdict(Outcome(Kind.TIMED_OUT, HandlerTimeout(3)), History(5, 4, 0))
+    assert (last_timeout.action, last_timeout.reason) == (Action.DEAD_LETTER, "timeout")
 
-    fields = dead_letter_fields(
-        DeadLetter(d, "permanent", ValueError("x" * 5000)), "s", "g", "c", 7
-    )
 
-    assert fields["event_id"] == "a"
-    assert fields["dead_reason"] == "permanent"
-    assert fields["dead_error_type"] == "ValueError"
-    assert len(fields["dead_error"]) == 1000
-    assert (fields["dead_entry_id"], fields["dead_stream"], fields["dead_group"]) == (
-        "1-0",
-        "s",
-        "g",
-    )
-    assert (fields["dead_consumer"], fields["dead_delivery_count"]) == ("c", "3")
-    assert (fields["dead_failed_attempts"], fields["dead_at_ms"]) == ("2", "7")
+def test_verdict_of_an_ended_delivery_is_a_release_counted_or_not() -> None:
+    assert _verdict(INTERRUPTED) == Verdict(Action.RELEASE, interrupted=True)
+    assert _verdict(CRASHED) == Verdict(Action.RELEASE, interrupted=False)
+
+
+def test_crashes_are_what_failures_and_interruptions_do_not_explain() -> None:
+    assert History(1, 0, 0).crashes == 0
+    assert History(4, 1, 1).crashes == 1
+    assert History(2, 3, 3).crashes == 0  # stale records (a recreated group) never go below 0
+
+
+def test_a_handler_timeout_is_not_retried_in_process() -> None:
+    assert not is_transient(HandlerTimeout(1.0))

@@ -144,9 +144,10 @@ async def test_entry_deleted_while_pending_is_counted_lost_and_not_retried(
     assert _pending(client) == 0
 
 
-async def test_150_pending_entries_of_a_dead_consumer_are_claimed_in_bounded_sweeps(
+async def test_150_pending_entries_of_a_dead_consumer_are_taken_over_at_once(
     redis_url: str, client: redis.Redis
 ) -> None:
+    # Given: 150 entries pending in a consumer with no liveness key (dead), min-idle 60 s
     client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
     add_events(client, 150)
     client.xreadgroup(GROUP, "dead-one", {STREAM: ">"})
@@ -155,10 +156,35 @@ async def test_150_pending_entries_of_a_dead_consumer_are_claimed_in_bounded_swe
     async def handle(event: Event) -> None:
         handled.append(event.event_id)
 
-    settings = settings_for(redis_url, min_idle_s=0.0, read_count=10)
+    settings = settings_for(redis_url, min_idle_s=60.0, consumer_ttl_s=120.0, read_count=10)
+    async with running(settings, handle) as runner:
+        # When/Then: they are taken over without waiting for --min-idle, each handled once
+        await wait_async(lambda: runner.stats.acked == 150, what="all acked")
+        assert runner.stats.taken_over == 150
+
+    assert sorted(handled) == sorted(f"e{i}" for i in range(150))
+    assert _pending(client) == 0
+
+
+async def test_150_idle_entries_of_a_stalled_consumer_are_claimed_in_bounded_sweeps(
+    redis_url: str, client: redis.Redis
+) -> None:
+    # Given: 150 entries pending in a consumer that looks alive (its liveness key is fresh)
+    # but stalls
+    client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    add_events(client, 150)
+    client.xreadgroup(GROUP, "stalled", {STREAM: ">"})
+    client.set("{ingest:events}:alive:workers:stalled", "elsewhere:1:1", ex=60)
+    handled: list[str] = []
+
+    async def handle(event: Event) -> None:
+        handled.append(event.event_id)
+
+    settings = settings_for(redis_url, min_idle_s=0.2, read_count=10)
     async with running(settings, handle) as runner:
         await wait_async(lambda: runner.stats.acked == 150, what="all acked")
         assert runner.stats.claimed == 150
+        assert runner.stats.taken_over == 0
         assert runner.reclaimer.sweeps <= 20
 
     assert sorted(handled) == sorted(f"e{i}" for i in range(150))
@@ -259,20 +285,23 @@ async def test_second_process_with_a_live_consumer_name_is_refused(redis_url: st
 async def test_idle_consumers_without_pending_are_removed_but_not_those_with_pending(
     redis_url: str, client: redis.Redis
 ) -> None:
+    # Given: a consumer that holds an entry and looks alive (its liveness key is fresh), and
+    # an empty one
     client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
     add_events(client, 1)
     client.xreadgroup(GROUP, "holds-one", {STREAM: ">"}, count=1)
+    client.set("{ingest:events}:alive:workers:holds-one", "elsewhere:1:1", ex=60)
     client.xgroup_createconsumer(STREAM, GROUP, "empty")
 
     async def handle(event: Event) -> None:
         return None
 
-    # min-idle high so the entry is not claimed; consumer-ttl tiny so both count as idle
+    # min-idle high so the entry is not claimed
     settings = settings_for(redis_url, min_idle_s=30.0, consumer_ttl_s=30.5, claim_interval_s=0.1)
     async with running(settings, handle) as runner:
-        from workers.reclaimer import prune_consumers
-
-        removed = await prune_consumers(runner.client, runner.keys, GROUP, "test-consumer", 0)
+        # When: consumers idle for 0 ms or more are pruned
+        removed = await runner.reclaimer.prune(idle_ms=0)
+    # Then: only the empty one goes
     names = {c["name"] for c in client.xinfo_consumers(STREAM, GROUP)}
     assert removed == ["empty"]
     assert "holds-one" in names

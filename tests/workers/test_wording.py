@@ -43,7 +43,7 @@ async def test_dead_letter_after_one_delivery_says_delivery(
 async def test_exit_summary_explains_released_entries(
     redis_url: str, client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given: one slot busy with a handler that never finishes, four entries waiting behind it
+    # Given: five slots busy with handlers that never finish
     never = asyncio.Event()
 
     async def stuck(event: Event) -> None:
@@ -51,10 +51,10 @@ async def test_exit_summary_explains_released_entries(
 
     add_events(client, 5)
     caplog.set_level(logging.INFO, logger="workers")
-    settings = settings_for(redis_url, concurrency=1, shutdown_timeout_s=0.2)
-    # When: the worker stops (4 released at once, the interrupted one at the timeout)
+    settings = settings_for(redis_url, concurrency=5, shutdown_timeout_s=0.2)
+    # When: the worker stops (the five interrupted at the timeout)
     async with running(settings, stuck) as runner:
-        await wait_async(lambda: runner.stats.read == 5 and runner.stats.in_flight == 1)
+        await wait_async(lambda: runner.stats.read == 5 and runner.stats.in_flight == 5)
 
     # Then: the summary counts them and says they are handed back, not lost
     assert runner.stats.released == 5
