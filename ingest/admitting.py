@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import redis
 
 from ingest import admission
-from ingest.backpressure import Gate, Waiter, Watermarks
+from ingest.backpressure import Gate, Limits, Waiter
 from ingest.blocked import Blocked, describe_block
 from ingest.connection import CONNECTION_ERRORS, ConnectDeadline
 from ingest.errors import BackpressureTimeout, IngestError
@@ -48,24 +48,6 @@ MIN_PRODUCER_TTL_MS = 600_000
 
 class Stopped(IngestError):
     """A stop was requested while waiting; the batch was not admitted."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What a batch must respect.
-
-    Attributes:
-        maxlen: the stream's cap, entries.
-        marks: the high- and low-water marks of the backlog, entries.
-        no_group: ``block`` or ``trim``: how a stream without groups counts
-            (:mod:`ingest.backlog`).
-        max_block_s: longest wait on backpressure for one batch, seconds (0: no wait).
-    """
-
-    maxlen: int
-    marks: Watermarks
-    no_group: str = "block"
-    max_block_s: float = 300.0
 
 
 @dataclass(slots=True)

@@ -133,3 +133,21 @@ class Waiter:
         self.waits += 1
         self._sleep(step)
         return step
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a batch must respect.
+
+    Attributes:
+        maxlen: the stream's cap, entries.
+        marks: the high- and low-water marks of the backlog, entries.
+        no_group: ``block`` or ``trim``: how a stream without groups counts
+            (:mod:`ingest.backlog`).
+        max_block_s: longest wait on backpressure for one batch, seconds (0: no wait).
+    """
+
+    maxlen: int
+    marks: Watermarks
+    no_group: str = "block"
+    max_block_s: float = 300.0

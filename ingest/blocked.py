@@ -17,7 +17,7 @@ from ingest.errors import BackpressureTimeout, IngestError
 from ingest.groupstate import GroupState, StreamState, read_state
 
 if TYPE_CHECKING:
-    from ingest.admitting import Limits
+    from ingest.backpressure import Limits
 
 GROUPS_COMMAND = "python -m ingest.groups"
 

@@ -19,8 +19,8 @@ import redis
 from opentelemetry import trace
 
 from ingest import admission, telemetry
-from ingest.admitting import AdmitStats, Admitter, Limits, Stopped
-from ingest.backpressure import Watermarks
+from ingest.admitting import AdmitStats, Admitter, Stopped
+from ingest.backpressure import Limits, Watermarks
 from ingest.codec import Event, encode
 from ingest.preflight import check_eviction_policy, check_persistence, record_settings
 from ingest.settings import ProducerSettings

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 from ingest.pause import derived_key
 
-__all__ = ["FIELDS", "WorkerInfo", "worker_info_fields", "worker_info_key"]
+__all__ = [
+    "FIELDS",
+    "Holder",
+    "WorkerInfo",
+    "parse_holder",
+    "worker_info_fields",
+    "worker_info_key",
+]
 
 FIELDS = ("handler", "host", "pid", "started_at_ms", "version")
 """The fields a worker writes (all strings, as every hash value)."""
@@ -80,3 +87,33 @@ def _int(text: str | None) -> int | None:
     if text is None or not text.isascii() or not text.isdigit():
         return None
     return int(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds a consumer name: the value of its liveness key, parsed.
+
+    Attributes:
+        host: the worker's host name.
+        started: the process start time in clock ticks since boot (``/proc/<pid>/stat``),
+            "" when unknown or in the older ``host:pid`` form.
+        pid: the process ID, or ``None`` when the value does not end in one.
+    """
+
+    host: str
+    started: str
+    pid: int | None
+
+
+def parse_holder(value: str | None) -> Holder | None:
+    """Parse a liveness key's value, ``<host>:<start>:<pid>`` (or the older ``<host>:<pid>``).
+
+    Returns ``None`` for ``None``; a value of another shape (written by another program) comes
+    back whole as the host with no PID. Host names hold no ``:``, so the split is unambiguous.
+    """
+    if value is None:
+        return None
+    parts = value.split(":")
+    if len(parts) in (2, 3) and parts[-1].isascii() and parts[-1].isdigit():
+        return Holder(parts[0], parts[1] if len(parts) == 3 else "", int(parts[-1]))
+    return Holder(value, "", None)

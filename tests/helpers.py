@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -24,3 +25,20 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what or predicate}")
         time.sleep(interval_s)  # polling interval, not a wait for an outcome
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The one-line errors a CLI printed: ``error: ...`` lines, and JSON log lines at ERROR or
+    above (the worker ends with one in JSON log mode), each as ``error: <message>``."""
+    out: list[str] = []
+    for line in stderr.splitlines():
+        if line.startswith("error: "):
+            out.append(line)
+        elif line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("level") in ("ERROR", "CRITICAL"):
+                out.append(f"error: {record.get('message', '')}")
+    return out

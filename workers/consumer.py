@@ -24,6 +24,7 @@ import redis
 import redis.asyncio
 
 from ingest.keys import StreamKeys
+from ingest.workerinfo import parse_holder
 from workers.errors import ConsumerNameTaken, GroupCreateError
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,10 @@ def holder_is_gone(holder: str, proc: Path = PROC) -> bool:
     """True when the liveness key's holder is provably dead: on this host, and its PID is ours
     (a restarted container reuses PID 1), runs no process, runs a zombie (killed, not yet
     reaped), or runs a process that started at another time (the PID was reused)."""
-    parts = holder.split(":")
-    host, started, pid_text = parts[0], parts[1] if len(parts) == 3 else "", parts[-1]
-    if len(parts) not in (2, 3) or host != socket.gethostname() or not pid_text.isdigit():
+    parsed = parse_holder(holder)
+    if parsed is None or parsed.pid is None or parsed.host != socket.gethostname():
         return False
-    pid = int(pid_text)
+    pid, started = parsed.pid, parsed.started
     if pid == os.getpid():
         return True
     found = process_start(pid, proc)

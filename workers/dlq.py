@@ -39,8 +39,8 @@ from typing import Any
 import redis
 
 from ingest.admission import AdmissionUnavailable, ensure_loaded
-from ingest.admitting import Admitter, Limits
-from ingest.backpressure import Watermarks
+from ingest.admitting import Admitter
+from ingest.backpressure import Limits, Watermarks
 from ingest.connection import sync_client, wait_until_reachable
 from ingest.display import json_text
 from ingest.errors import BackpressureTimeout, ConfigError, IngestError, RedisUnavailable

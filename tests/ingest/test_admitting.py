@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-from ingest.admitting import Admitter, Limits
-from ingest.backpressure import Watermarks
+from ingest.admitting import Admitter
+from ingest.backpressure import Limits, Watermarks
 from ingest.blocked import Blocked
 from ingest.preflight import check_persistence, persists_nothing
 from ingest.settings import RedisSettings

@@ -16,6 +16,7 @@ import redis
 
 from ingest.acl import role_rules
 from ingest.acl_roles import ROLES, TOLERATED
+from tests.helpers import error_lines
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -121,7 +122,7 @@ def test_a_producer_without_ping_gets_one_line_naming_it(acl_server, role_env, t
                  tmp_path)  # fmt: skip
 
     assert result.returncode == 2, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    errors = error_lines(result.stderr)
     assert len(errors) == 1, result.stderr
     assert "may not run PING" in errors[0]
     assert "ingest-producer" in errors[0]

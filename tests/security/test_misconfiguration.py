@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import error_lines
+
 pytestmark = pytest.mark.slow
 
 CLIS = (
@@ -32,7 +34,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    errors = error_lines(result.stderr)
     assert len(errors) == 1, result.stderr
     return errors[0]
 

@@ -20,6 +20,7 @@ from ingest.errors import ConfigError
 from ingest.secretfile import SecretFile
 from ingest.settings import RedisSettings
 from ingest.tls import TlsError
+from tests.helpers import error_lines
 from tests.security.tls_server import KEY_PASSPHRASE, Pki, TlsRedisServer, make_pki
 
 CONNECT_TIMEOUT_S = 10.0
@@ -217,7 +218,7 @@ def test_every_cli_reports_a_wrong_ca_in_one_line_with_exit_2(
 
     assert result.returncode == 2, result.stderr
     assert time.monotonic() - started < CONNECT_TIMEOUT_S / 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    errors = error_lines(result.stderr)
     assert len(errors) == 1, result.stderr
     assert "TLS with Redis at localhost" in errors[0]
     assert "Traceback" not in result.stderr

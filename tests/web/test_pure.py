@@ -105,8 +105,10 @@ def test_worker_info_round_trip_and_junk():
 
 
 def test_split_holder():
-    assert split_holder("node-a:4242") == ("node-a", 4242)
-    assert split_holder("host:with:colons:7") == ("host:with:colons", 7)
+    assert split_holder("node-a:4242") == ("node-a", 4242)  # the older host:pid form
+    assert split_holder("node-a:123456:4242") == ("node-a", 4242)  # host:start:pid
+    # Not a shape a worker writes (host names hold no colon): shown whole, no PID.
+    assert split_holder("host:with:colons:7") == ("host:with:colons:7", None)
     assert split_holder("odd") == ("odd", None)
     assert split_holder(None) == ("", None)
 

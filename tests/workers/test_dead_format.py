@@ -46,8 +46,13 @@ async def test_a_replayed_packed_dead_letter_brings_back_every_original_field(
         await wait_async(lambda: runner.stats.dead_lettered == 1, what="dead-lettered")
     client.delete("ingest:events")  # the replay goes into a fresh stream
 
-    # When: it is replayed
-    assert dlq.main(["--redis-url", redis_url, "replay", "--all", "--json"], {}) == 0
+    # When: it is replayed (too_large letters are skipped unless asked for)
+    assert (
+        dlq.main(
+            ["--redis-url", redis_url, "replay", "--all", "--include-decode-failures", "--json"], {}
+        )
+        == 0
+    )
 
     # Then: the re-added entry holds the 1,200 original fields, in order, and the replay notes
     entries: Any = client.xrange("ingest:events")

@@ -22,7 +22,7 @@ from ingest.groupstate import GroupState, StreamState, read_state
 from ingest.pause import PauseState
 from ingest.stats import read_liveness
 from ingest.streams import parse_entries, parse_pending_range
-from ingest.workerinfo import WorkerInfo, worker_info_key
+from ingest.workerinfo import WorkerInfo, parse_holder, worker_info_key
 from workers.web.overview import Pauses, read_pauses
 
 __all__ = [
@@ -76,14 +76,11 @@ class GroupDetail:
 
 
 def split_holder(value: str | None) -> tuple[str, int | None]:
-    """``host:pid`` -> ``(host, pid)``; ``("", None)`` for ``None``, and the whole value as
-    the host when it does not end in ``:<digits>``."""
-    if value is None:
-        return "", None
-    host, colon, pid = value.rpartition(":")
-    if colon and pid.isascii() and pid.isdigit():
-        return host, int(pid)
-    return value, None
+    """A liveness key's value -> ``(host, pid)`` (:func:`ingest.workerinfo.parse_holder`);
+    ``("", None)`` for ``None``, and the whole value as the host when it does not end in a
+    PID."""
+    holder = parse_holder(value)
+    return ("", None) if holder is None else (holder.host, holder.pid)
 
 
 def _worker_infos(
