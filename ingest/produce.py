@@ -55,6 +55,7 @@ from ingest.feeding import Pacer, Run, StopFlag, make_progress, records
 from ingest.helptext import plain_help
 from ingest.producer import Producer, ProducerStopped
 from ingest.records import InputError
+from ingest.rejects import open_rejects
 from ingest.settings import PRODUCER_CLI_OPTIONS, ProducerSettings, add_options
 
 __all__ = ["Pacer", "Run", "StopFlag", "build_parser", "main", "make_progress", "run"]
@@ -142,16 +143,21 @@ def _run(settings: ProducerSettings, stop: StopFlag, stdin: IO[bytes] | None) ->
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     with ExitStack() as stack:
-        rejects = (
-            stack.enter_context(open(settings.rejects, "w", encoding="utf-8"))
-            if settings.rejects
-            else None
-        )
+        try:
+            rejects = open_rejects(settings)
+        except (ConfigError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            client.close()
+            return EXIT_USAGE
+        if rejects is not None:
+            stack.enter_context(rejects)
         progress = make_progress()
         if progress is not None:
             stack.enter_context(progress)
         run = Run(producer, settings, stop, rejects, progress)
         code = _feed(run, settings, stdin)
+        if hint := run.refeed_hint():
+            print(hint, file=sys.stderr)
     print(codec.dumps(run.summary(finished=code in (EXIT_OK, EXIT_REJECTED))), flush=True)
     client.close()
     return code
@@ -182,7 +188,7 @@ def _stopped(run: Run, message: str, code: int) -> int:
 
 def _feed(run: Run, settings: ProducerSettings, stdin: IO[bytes] | None) -> int:
     try:
-        run.feed(records(settings, stdin))
+        run.feed(records(settings, stdin, run.read_in))
     except BackpressureTimeout as exc:
         return _stopped(run, str(exc), EXIT_BACKPRESSURE)
     except RedisUnavailable as exc:
