@@ -8,15 +8,21 @@ ids, and two files never share ids. ``--source NAME`` makes ids ``NAME:<line>:<d
 without ``--source`` gets ids unique per run (``stdin:<run id>:...``).
 
 A bad record never stops the run: whatever reading or encoding it raises, it is reported as
-``file:line: reason`` (stderr, ``--rejects``) and counted. Lines longer than
-``--max-event-bytes`` (plus 64 KiB) are skipped without being read whole.
+``file:line: reason`` (stderr) and counted. Lines longer than ``--max-event-bytes`` (plus 64
+KiB) are skipped without being read whole. ``--rejects FILE`` writes the rejected records as
+read to FILE (to fix and produce again: the command is printed at the end) and why to
+FILE.reasons. Stdin without ``--format`` is read as JSON Lines when its first 5 non-blank lines
+are all JSON objects or arrays (said on stderr), else as lines. CSV values are strings unless
+``--csv-types`` types them. ``--id-field`` takes a path (``customer.id``).
 
 Exit codes:
   0    every record produced
   1    some records rejected, or a read error mid-file (everything before it produced)
   2    usage or configuration error (bad flag or variable, Redis refused the credentials or
-       has no such database, input file could not be opened, a CSV header naming a column
-       twice, a multi-line JSON document given as JSON Lines: nothing of that file produced)
+       has no such database, input file could not be opened, --rejects cannot be created
+       or is the input, a CSV header naming a column twice or lacking the --id-field or a
+       --csv-types column, a multi-line JSON document given as JSON Lines: nothing of that
+       file produced)
   3    Redis unreachable after --connect-timeout
   4    backpressure timeout (--max-block); the message names what holds the backlog
   70   internal error (a bug): what was read before it is sent (or the lines not sent are
