@@ -64,6 +64,8 @@ def resolve(payload: Any, path: tuple[str, ...]) -> Any:
     """The value at ``path`` in ``payload``, or :data:`MISSING`: each key looks into an
     object (``dict``), or, when it is a decimal integer, into an array (``list``) by
     0-based index."""
+    if len(path) == 1 and type(payload) is dict:  # the common case, kept fast
+        return payload.get(path[0], MISSING)
     value = payload
     for key in path:
         if isinstance(value, dict):

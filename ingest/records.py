@@ -136,8 +136,9 @@ class Naming:
             event_id = f"{self.id_prefix or self.source}:{line}:{digest(whole)}"
         else:
             value = resolve(payload, self.id_path)
-            problem = self._id_problem(payload, value)
-            if problem:
+            kind = type(value)
+            if not ((kind is str and value) or kind is int or kind is float):
+                problem = self._id_problem(payload, value)
                 return Reject(file, line, problem, raw=raw, header=header)
             event_id = str(value) if self.raw_ids else f"{self.source}:{value}"
         return InputEvent(
@@ -150,17 +151,15 @@ class Naming:
         )
 
     def _id_problem(self, payload: Any, value: Any) -> str:
-        """Why ``value`` cannot be an id ("" when it can): missing, empty, or not a string or
-        number (an object, array or boolean would make an unreadable or colliding id)."""
+        """Why ``value`` cannot be an id: missing, empty, or not a string or number (an
+        object, array or boolean would make an unreadable or colliding id)."""
         name = self.id_field
         if value is MISSING or value is None or value == "":
             hint = ""
             if len(self.id_path) > 1 and isinstance(payload, dict) and name in payload:
                 hint = rf" (the record has a key {name!r}: write a dot in a key as \.)"
             return f"no value for the id field {name!r}{hint}"
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        kind = f"a {type(value).__name__}"
+        if isinstance(value, dict | list):
             kind = "an object" if isinstance(value, dict) else "an array"
-            if not isinstance(value, dict | list):
-                kind = f"a {type(value).__name__}"
-            return f"the id field {name!r} is {kind}, not a string or a number"
-        return ""
+        return f"the id field {name!r} is {kind}, not a string or a number"

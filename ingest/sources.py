@@ -230,7 +230,8 @@ def _read_text(
     encoding: str,
     on_format: Callable[[str], None] | None,
 ) -> Iterator[Numbered]:
-    """JSON Lines or plain lines; with no ``fmt``, the first lines decide (logged once)."""
+    """JSON Lines or plain lines; with no ``fmt``, the first lines decide (logged once).
+    Not a generator itself: it returns the reader's, one layer fewer per record."""
     if fmt is None:
         lines, verdict = sniff(lines, file, encoding)
         fmt = verdict.format
@@ -238,7 +239,7 @@ def _read_text(
             log.log(logging.WARNING if verdict.warn else logging.INFO, "%s", verdict.notice)
     if on_format is not None:
         on_format(fmt)
-    yield from READERS[fmt](lines, file, naming, encoding)
+    return READERS[fmt](lines, file, naming, encoding)
 
 
 def synthetic(
