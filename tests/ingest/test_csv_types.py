@@ -4,9 +4,11 @@ and the column, and refusals of specs and headers that do not fit."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ingest.codec import Event
-from ingest.csvtypes import parse_csv_types
+from ingest.codec import Event, dumps
+from ingest.csvtypes import CellError, parse_csv_types
 from ingest.errors import ConfigError
 from ingest.settings import ProducerSettings
 from ingest.sources import InputError, Reject, read_file
@@ -162,3 +164,29 @@ def test_types_for_input_that_is_not_csv_are_refused(tmp_path):
     path.write_text("{}\n")
     with pytest.raises(ConfigError, match=r"in.jsonl is read as jsonl \(give --format csv\)"):
         read(path, csv_types="auto")
+
+
+@settings(max_examples=300, deadline=None, database=None)  # no .hypothesis/ in the repo
+@given(
+    type_=st.sampled_from(["str", "int", "float", "bool", "auto"]),
+    value=st.one_of(
+        st.text(max_size=30),
+        st.from_regex(r"\s*[+-]?[0-9]{0,25}(\.[0-9]*)?([eE][+-]?[0-9]{1,4})?\s*", fullmatch=True),
+        st.sampled_from(["nan", "-inf", "1e999", "007", "TRUE", " 1 ", "٣", "1_000", "0x1f"]),
+    ),
+)
+def test_conversion_is_total_and_gives_json_values(type_, value):
+    # A value converts to something JSON holds (no NaN or infinity), or is a CellError naming
+    # the column; auto and str never reject.
+    converter = parse_csv_types(f"v={type_}").bind(["v"])
+    try:
+        converted = converter.convert({"v": value})["v"]
+    except CellError as exc:
+        assert type_ not in ("auto", "str")
+        assert exc.column == "v"
+        return
+    dumps(converted)  # raises on NaN/Infinity
+    if not value.strip() and type_ != "str":
+        assert converted is None
+    if type_ == "auto" and isinstance(converted, str):
+        assert converted == value  # kept as read

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.codec import Event
 from ingest.errors import ConfigError
@@ -135,3 +137,14 @@ def test_csv_id_field_must_name_a_column_or_the_file_is_refused_at_the_header(tm
 def test_a_malformed_id_field_is_a_setting_error():
     with pytest.raises(ConfigError, match=r"--id-field = 'a\.\.b'.*empty key"):
         ProducerSettings.from_sources({"id_field": "a..b", "input": "x"}, {})
+
+
+@settings(max_examples=200, deadline=None, database=None)  # no .hypothesis/ in the repo
+@given(keys=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=4))
+def test_any_keys_written_as_a_path_read_back_the_same(keys):
+    path = describe(tuple(keys))
+    assert parse_path(path) == tuple(keys)
+    nested: object = "found"
+    for key in reversed(keys):
+        nested = {key: nested}
+    assert resolve(nested, parse_path(path)) == "found"
