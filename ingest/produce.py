@@ -11,9 +11,10 @@ A bad record never stops the run: whatever reading or encoding it raises, it is 
 ``file:line: reason`` (stderr) and counted. Lines longer than ``--max-event-bytes`` (plus 64
 KiB) are skipped without being read whole. ``--rejects FILE`` writes the rejected records as
 read to FILE (to fix and produce again: the command is printed at the end) and why to
-FILE.reasons. Stdin without ``--format`` is read as JSON Lines when its first 5 non-blank lines
-are all JSON objects or arrays (said on stderr), else as lines. CSV values are strings unless
-``--csv-types`` types them. ``--id-field`` takes a path (``customer.id``).
+FILE.reasons. Stdin (or an unknown extension) without ``--format`` is read as JSON Lines when
+its first 5 non-blank lines look like it (said on stderr), else as lines.
+CSV values are strings unless ``--csv-types`` types them. ``--id-field`` takes a path
+(``customer.id``).
 
 Exit codes:
   0    every record produced

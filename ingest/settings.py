@@ -542,7 +542,7 @@ PRODUCER_OPTIONS: tuple[Option, ...] = (
     Option("format", "--format", None, choice(*INPUT_FORMATS), None,
            "input format (default from the extension: .csv; .jsonl/.ndjson/.json as JSON "
            "Lines, one value per line; stdin and other extensions: JSON Lines when the first 5 "
-           "non-blank lines are JSON objects or arrays, else lines)"),
+           "non-blank lines look like it (all start with { or [, most parse), else lines)"),
     Option("id_field", "--id-field", None, field_path, None,
            "take each event id from this payload value, as <source>:<value>; a path into "
            "nested objects, e.g. customer.id (customer\\.id for a key with a dot) (default "

@@ -2,10 +2,12 @@
 
 The rule (:func:`sniff`): look at the first :data:`SNIFF_RECORDS` non-blank lines that decode
 and fit the line limit (lines that do not are rejects whatever the format, so they do not
-vote). If every one of them is a JSON object or array (``{...}`` or ``[...]`` that parses),
-the input is read as JSON Lines, with a one-line notice. A first line that is a lone ``[`` or
-``{`` (a multi-line JSON document) also reads as JSON, which the JSON Lines reader refuses
-as a whole with its advice. Otherwise it stays plain lines; when some of those lines were JSON
+vote). The input is read as JSON Lines, with a one-line notice, when every one of them starts
+with ``{`` or ``[`` and more than half of them parse as a JSON object or array: the others are
+then most likely broken records, which the JSON Lines reader rejects (``bad JSON``, with the
+line) rather than sending them as strings. A first line that is a lone ``[`` or ``{`` (a
+multi-line JSON document) also reads as JSON, which the JSON Lines reader refuses as a whole
+with its advice. Otherwise the input stays plain lines; when some of those lines were JSON
 objects or arrays, a warning says so once. Scalars (``42``, ``"x"``, ``true``) do not count as
 JSON here: a plain-text file of numbers is plain lines. ``--format`` always wins.
 
@@ -50,9 +52,14 @@ class Sniffed:
     warn: bool = False
 
 
-def _vote(raw: bytes, number: int, encoding: str) -> bool | str | None:
-    """``True`` for a JSON object or array, ``"document"`` for a lone ``[``/``{``, ``False``
-    for other text, ``None`` for a line that does not vote (blank, not decodable)."""
+JSON, BROKEN, TEXT, DOCUMENT = "json", "broken", "text", "document"
+"""Votes: a JSON object or array; a line that starts like one but does not parse; other
+text; a lone ``[`` or ``{``."""
+
+
+def _vote(raw: bytes, number: int, encoding: str) -> str | None:
+    """What line ``number`` (its bytes ``raw``) says about the format; ``None`` for a line
+    that does not vote (blank, not decodable)."""
     if number == 1 and raw.startswith(codecs.BOM_UTF8) and encoding == "utf-8":
         raw = raw[len(codecs.BOM_UTF8) :]
     try:
@@ -62,14 +69,14 @@ def _vote(raw: bytes, number: int, encoding: str) -> bool | str | None:
     if not text:
         return None
     if text in ("[", "{"):
-        return "document"
-    if text[0] + text[-1] not in ("{}", "[]"):
-        return False
+        return DOCUMENT
+    if text[0] not in "[{":
+        return TEXT
     try:
         value = loads(text)
     except Exception:  # bad JSON, nested too deeply, too large: not a JSON value here
-        return False
-    return isinstance(value, dict | list)
+        return BROKEN
+    return JSON if isinstance(value, dict | list) else BROKEN
 
 
 def sniff(
@@ -81,23 +88,21 @@ def sniff(
     Never raises on content."""
     source = iter(lines)
     held: list[bytes | Overlong] = []
-    votes: list[tuple[int, bool]] = []
-    size, whole = 0, True  # whole: the input ended before a limit did
+    votes: list[tuple[int, str]] = []
+    size = 0
     for number, line in enumerate(source, start=1):
         held.append(line)
-        if isinstance(line, Overlong):
-            vote: bool | str | None = None
-        else:
+        vote = None
+        if not isinstance(line, Overlong):
             size += len(line)
             vote = _vote(line.rstrip(b"\r\n"), number, encoding)
-        if vote == "document" and not votes:
-            return _replay(held, source), Sniffed("jsonl", _notice(file, "document", number))
-        if isinstance(vote, bool):
+        if vote == DOCUMENT and not votes:
+            return _replay(held, source), Sniffed("jsonl", _document_notice(file, number))
+        if vote is not None:
             votes.append((number, vote))
         if len(votes) >= SNIFF_RECORDS or number >= SNIFF_LINES or size >= SNIFF_BYTES:
-            whole = False
             break
-    return _replay(held, source), _verdict(votes, file, whole)
+    return _replay(held, source), _verdict(votes, file)
 
 
 def _replay(
@@ -106,31 +111,45 @@ def _replay(
     return itertools.chain(held, rest)
 
 
-def _verdict(votes: list[tuple[int, bool]], file: str, whole: bool) -> Sniffed:
-    json_lines = [number for number, is_json in votes if is_json]
-    if votes and len(json_lines) == len(votes):
-        return Sniffed("jsonl", _notice(file, "all" if whole else "first", len(votes)))
-    if not json_lines:
+def _verdict(votes: list[tuple[int, str]], file: str) -> Sniffed:
+    parsed = [number for number, vote in votes if vote == JSON]
+    unlike = [number for number, vote in votes if vote not in (JSON, BROKEN)]
+    if parsed and not unlike and 2 * len(parsed) > len(votes):
+        broken = [number for number, vote in votes if vote != JSON]
+        return Sniffed("jsonl", _notice(file, broken, len(votes)))
+    if not parsed:
         return Sniffed("lines")
-    other = next(number for number, is_json in votes if not is_json)
-    shown = ", ".join(str(n) for n in json_lines)
+    other = next(number for number, vote in votes if vote != JSON)
     return Sniffed(
         "lines",
-        f"{file}: read as plain lines, each sent as a JSON string, though line(s) {shown} "
-        f"hold JSON objects or arrays (line {other} does not); give --format jsonl to decode "
-        "JSON Lines (lines that are not JSON are then rejected)",
+        f"{file}: read as plain lines, each sent as a JSON string, though line(s) "
+        f"{_numbers(parsed)} hold JSON objects or arrays (line {other} does not); give "
+        "--format jsonl to decode JSON Lines (lines that are not JSON are then rejected)",
         warn=True,
     )
 
 
-def _notice(file: str, kind: str, count: int) -> str:
-    if kind == "document":
-        what = f"line {count} opens a multi-line JSON document"
-    elif kind == "all":
-        what = f"every non-blank line ({count}) is a JSON object or array"
-    else:
-        what = f"the first {count} non-blank lines are JSON objects or arrays"
-    return (
-        f"{file}: {what}: read as JSON Lines, as with --format jsonl "
-        "(give --format lines to send each line as a JSON string)"
-    )
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers)
+
+
+def _notice(file: str, broken: list[int], count: int) -> str:
+    """The notice of a switch to JSON Lines after ``count`` voting lines, ``broken`` those
+    that looked like JSON but did not parse."""
+    what = f"the first {count} non-blank line(s) are JSON objects or arrays"
+    if broken:
+        what = (
+            f"the first {count} non-blank lines look like JSON Lines (line(s) "
+            f"{_numbers(broken)} do not parse: they will be rejected)"
+        )
+    return f"{file}: {what}: {_SWITCHED}"
+
+
+def _document_notice(file: str, line: int) -> str:
+    return f"{file}: line {line} opens a multi-line JSON document: {_SWITCHED}"
+
+
+_SWITCHED = (
+    "read as JSON Lines, as with --format jsonl (give --format lines to send each line as a "
+    "JSON string)"
+)

@@ -273,7 +273,7 @@ def test_json_lines_piped_without_format_land_as_json_with_a_notice(redis_url, c
     assert code == 0
     data = [e.fields["data"] for e in parse_entries(client.xrange(STREAM)) if e.fields]
     assert [json.loads(d) for d in data] == [{"n": 1, "tags": ["a"]}, {"n": 2}]
-    assert "-: every non-blank line (2) is a JSON object or array: read as JSON Lines" in err
+    assert "-: the first 2 non-blank line(s) are JSON objects or arrays: read as JSON Lines" in err
 
 
 def test_truncated_gzip_produces_every_line_before_the_break_and_exits_1(

@@ -35,8 +35,8 @@ def test_json_lines_on_stdin_are_read_as_json_with_one_notice(caplog):
     assert notices(caplog) == [
         (
             logging.INFO,
-            "-: every non-blank line (3) is a JSON object or array: read as JSON Lines, as "
-            "with --format jsonl (give --format lines to send each line as a JSON string)",
+            "-: the first 3 non-blank line(s) are JSON objects or arrays: read as JSON Lines, "
+            "as with --format jsonl (give --format lines to send each line as a JSON string)",
         )
     ]
 
@@ -48,6 +48,30 @@ def test_after_the_first_lines_a_line_that_is_not_json_is_a_reject_not_a_string(
     assert [r.line for r in rejects] == [SNIFF_RECORDS + 1]
     assert rejects[0].reason.startswith("bad JSON")
     assert rejects[0].raw == b"plain text"
+
+
+def test_a_broken_record_among_json_lines_is_a_reject_not_a_reason_to_read_strings(caplog):
+    # Given: JSON Lines whose second record is malformed
+    caplog.set_level(logging.INFO)
+    events, rejects = read_stdin(b'{"a": 1}\n{"b": 2,\n[3]\n')
+    # Then: read as JSON Lines; the broken record is a reject with its line
+    assert [e.payload for e in events] == [{"a": 1}, [3]]
+    assert [(r.line, r.reason[:8]) for r in rejects] == [(2, "bad JSON")]
+    assert notices(caplog) == [
+        (
+            logging.INFO,
+            "-: the first 3 non-blank lines look like JSON Lines (line(s) 2 do not parse: "
+            "they will be rejected): read as JSON Lines, as with --format jsonl (give "
+            "--format lines to send each line as a JSON string)",
+        )
+    ]
+
+
+def test_lines_that_only_start_like_json_stay_lines(caplog):
+    # Log lines such as "[INFO] ..." start like JSON arrays but parse as nothing
+    events, rejects = read_stdin(b"[INFO] up\n[WARN] slow\n[1, 2]\n")
+    assert rejects == []
+    assert [e.payload for e in events] == ["[INFO] up", "[WARN] slow", "[1, 2]"]
 
 
 def test_plain_text_and_json_scalars_stay_lines_without_a_notice(caplog):
