@@ -7,10 +7,11 @@ flag a worker polls) and :mod:`ingest.workerinfo` (what a worker publishes about
 Producer modules: :mod:`ingest.producer` (buffers and encodes), :mod:`ingest.admitting` (the one
 admit-and-wait), :mod:`ingest.admission` (the Function call), :mod:`ingest.backpressure`,
 :mod:`ingest.blocked`, :mod:`ingest.preflight`; input: :mod:`ingest.lines`,
-:mod:`ingest.records`, :mod:`ingest.sources`; the CLI :mod:`ingest.produce` with
-:mod:`ingest.feeding`. The backlog rule: :mod:`ingest.backlog` (pure), read by
-:mod:`ingest.groupstate`. CLIs: :mod:`ingest.produce`, :mod:`ingest.stats`, :mod:`ingest.groups`,
-:mod:`ingest.admission`.
+:mod:`ingest.records`, :mod:`ingest.sources` (with :mod:`ingest.csvinput`,
+:mod:`ingest.csvtypes`, :mod:`ingest.sniff`, :mod:`ingest.fieldpath`), :mod:`ingest.rejects`;
+the CLI :mod:`ingest.produce` with :mod:`ingest.feeding`. The backlog rule:
+:mod:`ingest.backlog` (pure), read by :mod:`ingest.groupstate`. CLIs: :mod:`ingest.produce`,
+:mod:`ingest.stats`, :mod:`ingest.groups`, :mod:`ingest.admission`.
 """
 
 from ingest.codec import Event

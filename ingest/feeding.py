@@ -20,9 +20,11 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from ingest.codec import Event
 from ingest.errors import EventTooLarge
 from ingest.producer import Producer
-from ingest.records import Numbered, Reject, failure_reason
+from ingest.records import InputEvent, Numbered, Reject, failure_reason
+from ingest.rejects import RejectsFile, refeed_hint
 from ingest.settings import ProducerSettings
 from ingest.sources import read_file, synthetic
 
@@ -67,8 +69,13 @@ class StopFlag:
         return self.event.is_set()
 
 
-def records(settings: ProducerSettings, stdin: IO[bytes] | None) -> Iterator[Numbered]:
-    """The input as ``(line, Event | Reject)`` pairs."""
+def records(
+    settings: ProducerSettings,
+    stdin: IO[bytes] | None,
+    on_format: Callable[[str], None] | None = None,
+) -> Iterator[Numbered]:
+    """The input as ``(line, Event | Reject)`` pairs; ``on_format`` is told the format the
+    input is read in (see :func:`ingest.sources.read_file`)."""
     if settings.synthetic is not None:
         return synthetic(
             settings.synthetic, source=settings.source or "synthetic", type=settings.type
@@ -83,6 +90,8 @@ def records(settings: ProducerSettings, stdin: IO[bytes] | None) -> Iterator[Num
         encoding=settings.encoding,
         max_event_bytes=settings.max_event_bytes,
         stdin=stdin,
+        csv_types=settings.csv_types,
+        on_format=on_format,
     )
 
 
@@ -99,6 +108,8 @@ class Run:
     Attributes:
         interrupted: a stop was asked for (signal) and the run ended early.
         skipped: records before ``--from-line``, not read again.
+        format: the format the input is read in, once known ("" before, and for synthetic
+            events); set it through :meth:`read_in`.
         last_line: the last line handled (produced, buffered or rejected), 0 before any.
     """
 
@@ -107,7 +118,7 @@ class Run:
         producer: Producer,
         settings: ProducerSettings,
         stop: StopFlag,
-        rejects: IO[str] | None,
+        rejects: RejectsFile | None,
         progress: Progress | None,
     ) -> None:
         self.producer, self.settings, self.stop = producer, settings, stop
@@ -116,6 +127,7 @@ class Run:
         self.interrupted = False
         self.skipped = 0
         self.last_line = 0
+        self.format = ""  # the input's format once known (after sniffing)
         self._unsent: collections.deque[int] = collections.deque()  # lines still buffered
         self.task = None
         if progress is not None:
@@ -124,6 +136,10 @@ class Run:
             )
             # While blocked on backpressure no batch completes: refresh on each backoff step.
             producer.on_wait = self.show
+
+    def read_in(self, fmt: str) -> None:
+        """Note the format the input is read in (the ``on_format`` of :func:`records`)."""
+        self.format = fmt
 
     @property
     def name(self) -> str:
@@ -147,7 +163,14 @@ class Run:
         self.producer.stats.rejected += 1
         print(str(reject), file=sys.stderr)
         if self.rejects_file is not None:
-            self.rejects_file.write(f"{reject}\n")
+            self.rejects_file.write(reject)
+
+    def refeed_hint(self) -> str:
+        """After a run that wrote rejected records to ``--rejects``: where they are and the
+        command that sends them again once fixed ("" when none were written)."""
+        if self.rejects_file is None or not self.rejects_file.written:
+            return ""
+        return refeed_hint(self.rejects_file, self.settings, self.format)
 
     def feed(self, items: Iterator[Numbered]) -> None:
         """Send every record, then flush; stops early when a stop is asked for.
@@ -178,11 +201,14 @@ class Run:
         self.flush()
         self.show()
 
-    def _send(self, line: int, record: Any) -> None:
+    def _send(self, line: int, record: Event) -> None:
         try:
             fields = self.producer.encode(record)
         except Exception as exc:  # this record's problem only (too large, too deep, not JSON)
-            self.reject(Reject(self.name, line, reject_reason(exc)))
+            raw, header = (
+                (record.raw, record.header) if isinstance(record, InputEvent) else (None, None)
+            )
+            self.reject(Reject(self.name, line, reject_reason(exc), raw=raw, header=header))
             return
         self._unsent.append(line)
         self.producer.push(fields)  # errors of sending are the run's, not the record's

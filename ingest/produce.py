@@ -8,15 +8,22 @@ ids, and two files never share ids. ``--source NAME`` makes ids ``NAME:<line>:<d
 without ``--source`` gets ids unique per run (``stdin:<run id>:...``).
 
 A bad record never stops the run: whatever reading or encoding it raises, it is reported as
-``file:line: reason`` (stderr, ``--rejects``) and counted. Lines longer than
-``--max-event-bytes`` (plus 64 KiB) are skipped without being read whole.
+``file:line: reason`` (stderr) and counted. Lines longer than ``--max-event-bytes`` (plus 64
+KiB) are skipped without being read whole. ``--rejects FILE`` writes the rejected records as
+read to FILE (to fix and produce again: the command is printed at the end) and why to
+FILE.reasons. Stdin (or an unknown extension) without ``--format`` is read as JSON Lines when
+its first 5 non-blank lines look like it (said on stderr), else as lines.
+CSV values are strings unless ``--csv-types`` types them. ``--id-field`` takes a path
+(``customer.id``).
 
 Exit codes:
   0    every record produced
   1    some records rejected, or a read error mid-file (everything before it produced)
   2    usage or configuration error (bad flag or variable, Redis refused the credentials or
-       has no such database, input file could not be opened, a CSV header naming a column
-       twice, a multi-line JSON document given as JSON Lines: nothing of that file produced)
+       has no such database, input file could not be opened, --rejects cannot be created
+       or is the input, a CSV header naming a column twice or lacking the --id-field or a
+       --csv-types column, a multi-line JSON document given as JSON Lines: nothing of that
+       file produced)
   3    Redis unreachable after --connect-timeout
   4    backpressure timeout (--max-block); the message names what holds the backlog
   70   internal error (a bug): what was read before it is sent (or the lines not sent are
@@ -55,6 +62,7 @@ from ingest.feeding import Pacer, Run, StopFlag, make_progress, records
 from ingest.helptext import plain_help
 from ingest.producer import Producer, ProducerStopped
 from ingest.records import InputError
+from ingest.rejects import open_rejects
 from ingest.settings import PRODUCER_CLI_OPTIONS, ProducerSettings, add_options
 
 __all__ = ["Pacer", "Run", "StopFlag", "build_parser", "main", "make_progress", "run"]
@@ -142,16 +150,21 @@ def _run(settings: ProducerSettings, stop: StopFlag, stdin: IO[bytes] | None) ->
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     with ExitStack() as stack:
-        rejects = (
-            stack.enter_context(open(settings.rejects, "w", encoding="utf-8"))
-            if settings.rejects
-            else None
-        )
+        try:
+            rejects = open_rejects(settings)
+        except (ConfigError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            client.close()
+            return EXIT_USAGE
+        if rejects is not None:
+            stack.enter_context(rejects)
         progress = make_progress()
         if progress is not None:
             stack.enter_context(progress)
         run = Run(producer, settings, stop, rejects, progress)
         code = _feed(run, settings, stdin)
+        if hint := run.refeed_hint():
+            print(hint, file=sys.stderr)
     print(codec.dumps(run.summary(finished=code in (EXIT_OK, EXIT_REJECTED))), flush=True)
     client.close()
     return code
@@ -182,7 +195,7 @@ def _stopped(run: Run, message: str, code: int) -> int:
 
 def _feed(run: Run, settings: ProducerSettings, stdin: IO[bytes] | None) -> int:
     try:
-        run.feed(records(settings, stdin))
+        run.feed(records(settings, stdin, run.read_in))
     except BackpressureTimeout as exc:
         return _stopped(run, str(exc), EXIT_BACKPRESSURE)
     except RedisUnavailable as exc:

@@ -1,16 +1,19 @@
 """Records read from an input: events and rejects, and how a record becomes an event (ids).
 
-See :mod:`ingest.sources` for the readers and the id scheme.
+See :mod:`ingest.sources` for the readers and the id scheme. Both kinds of record keep the
+bytes they were read from (:attr:`InputEvent.raw`, :attr:`Reject.raw`), so a rejected record
+can be written out as it was (:mod:`ingest.rejects`) and fed again once fixed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.codec import Event
-from ingest.errors import IngestError
+from ingest.errors import ConfigError, IngestError
+from ingest.fieldpath import MISSING, parse_path, resolve
 
 DIGEST_BYTES = 4
 """Bytes of the record digest in default event ids (8 hex digits)."""
@@ -26,16 +29,36 @@ class Reject:
         reason: why it was rejected.
         end_line: the record's last line when it spans several (a CSV record with a quoted
             field running over lines), else ``None``; shown as ``file:6-7: reason``.
+        raw: the record's bytes as read (its lines joined by ``\\n``, no final line ending),
+            or ``None`` when there are none to keep: a line too long to read whole, a read
+            error.
+        header: for a CSV record, the header's bytes (to write before it), else ``None``.
     """
 
     file: str
     line: int
     reason: str
     end_line: int | None = None
+    raw: bytes | None = field(default=None, repr=False, compare=False)
+    header: bytes | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         end = f"-{self.end_line}" if self.end_line is not None and self.end_line > self.line else ""
         return f"{self.file}:{self.line}{end}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class InputEvent(Event):
+    """An :class:`~ingest.codec.Event` read from an input, with the bytes it was read from
+    (so that if encoding it fails, the reject can carry them).
+
+    Attributes:
+        raw: the record's bytes (lines joined by ``\\n``, no final line ending).
+        header: a CSV record's header bytes, else ``None``.
+    """
+
+    raw: bytes = field(default=b"", repr=False, compare=False)
+    header: bytes | None = field(default=None, repr=False, compare=False)
 
 
 class InputError(IngestError):
@@ -78,9 +101,14 @@ class Naming:
     Attributes:
         source: the ``source`` field of each event, and the namespace of ``id_field`` ids.
         type: the ``type`` field of each event.
-        id_field: take the event id from this payload field (``None``: line and digest).
+        id_field: take the event id from the payload value at this path
+            (:mod:`ingest.fieldpath`: ``customer.id``; ``order\\.id`` for a key with a dot);
+            ``None``: line and digest.
         id_prefix: prefix of line-numbered ids; default ``source``.
         raw_ids: ``id_field`` values as they are, not namespaced by ``source``.
+
+    Raises:
+        ConfigError: ``id_field`` is not a valid path.
     """
 
     source: str
@@ -88,15 +116,50 @@ class Naming:
     id_field: str | None = None
     id_prefix: str | None = None
     raw_ids: bool = False
+    id_path: tuple[str, ...] = field(init=False, default=(), repr=False, compare=False)
 
-    def make(self, payload: Any, line: int, file: str, raw: bytes) -> Record:
-        """The event for ``payload`` read at ``line`` of ``file`` from the bytes ``raw``, or a
-        reject (no id value)."""
+    def __post_init__(self) -> None:
+        if self.id_field is not None:
+            try:
+                path = parse_path(self.id_field)
+            except ValueError as exc:
+                raise ConfigError(f"--id-field {self.id_field!r}: {exc}") from None
+            object.__setattr__(self, "id_path", path)
+
+    def make(
+        self, payload: Any, line: int, file: str, raw: bytes, header: bytes | None = None
+    ) -> Record:
+        """The event for ``payload`` read at ``line`` of ``file`` from the bytes ``raw`` (a
+        CSV record's: with its ``header``), or a reject (no usable id value)."""
         if self.id_field is None:
-            event_id = f"{self.id_prefix or self.source}:{line}:{digest(raw)}"
+            whole = raw if header is None else header + b"\n" + raw
+            event_id = f"{self.id_prefix or self.source}:{line}:{digest(whole)}"
         else:
-            value = payload.get(self.id_field) if isinstance(payload, dict) else None
-            if value is None or value == "":
-                return Reject(file, line, f"no value for the id field {self.id_field!r}")
+            value = resolve(payload, self.id_path)
+            kind = type(value)
+            if not ((kind is str and value) or kind is int or kind is float):
+                problem = self._id_problem(payload, value)
+                return Reject(file, line, problem, raw=raw, header=header)
             event_id = str(value) if self.raw_ids else f"{self.source}:{value}"
-        return Event(event_id=event_id, payload=payload, source=self.source, type=self.type)
+        return InputEvent(
+            event_id=event_id,
+            payload=payload,
+            source=self.source,
+            type=self.type,
+            raw=raw,
+            header=header,
+        )
+
+    def _id_problem(self, payload: Any, value: Any) -> str:
+        """Why ``value`` cannot be an id: missing, empty, or not a string or number (an
+        object, array or boolean would make an unreadable or colliding id)."""
+        name = self.id_field
+        if value is MISSING or value is None or value == "":
+            hint = ""
+            if len(self.id_path) > 1 and isinstance(payload, dict) and name in payload:
+                hint = rf" (the record has a key {name!r}: write a dot in a key as \.)"
+            return f"no value for the id field {name!r}{hint}"
+        kind = f"a {type(value).__name__}"
+        if isinstance(value, dict | list):
+            kind = "an object" if isinstance(value, dict) else "an array"
+        return f"the id field {name!r} is {kind}, not a string or a number"

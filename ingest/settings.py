@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ingest.csvtypes import parse_csv_types
 from ingest.errors import ConfigError
+from ingest.fieldpath import parse_path
 
 # Redaction lives in ingest.redaction (with the registry of secret values); re-exported here.
 from ingest.redaction import redact_text as redact_text
@@ -490,6 +492,23 @@ LOG_FORMAT_OPTION = Option(
 )
 
 
+# ---- the producer's input options -------------------------------------------------------------
+
+
+def field_path(value: str) -> str:
+    """Accept a field path (``customer.id``; ``order\\.id`` for a key with a dot), see
+    :mod:`ingest.fieldpath`; returns it unchanged."""
+    parse_path(text(value))
+    return value
+
+
+def csv_types(value: str) -> str:
+    """Accept a ``--csv-types`` spec (``temp=float,n=int``, ``auto``), see
+    :mod:`ingest.csvtypes`; returns it unchanged."""
+    parse_csv_types(text(value))
+    return value
+
+
 # ---- the producer's options ------------------------------------------------------------------
 
 NO_GROUP_MODES = ("block", "trim")
@@ -519,15 +538,20 @@ PRODUCER_OPTIONS: tuple[Option, ...] = (
            is_flag=True),
     # CLI-only (python -m ingest.produce)
     Option("input", "--input", None, text, None,
-           "input file, or - for stdin (gzip detected; stdin is read as lines unless --format "
-           "jsonl or csv)"),
+           "input file, or - for stdin (gzip detected from the data)"),
     Option("format", "--format", None, choice(*INPUT_FORMATS), None,
            "input format (default from the extension: .csv; .jsonl/.ndjson/.json as JSON "
-           "Lines, one value per line; else lines)"),
-    Option("id_field", "--id-field", None, text, None,
-           "take each event id from this field, as <source>:<value> (default "
+           "Lines, one value per line; stdin and other extensions: JSON Lines when the first 5 "
+           "non-blank lines look like it (all start with { or [, most parse), else lines)"),
+    Option("id_field", "--id-field", None, field_path, None,
+           "take each event id from this payload value, as <source>:<value>; a path into "
+           "nested objects, e.g. customer.id (customer\\.id for a key with a dot) (default "
            "<source>:<line>:<digest of the record>; for stdin without --source, "
            "stdin:<run id>:<line>:<digest>, unique per run)"),
+    Option("csv_types", "--csv-types", None, csv_types, None,
+           "type CSV values, e.g. temp=float,count=int,ok=bool, or auto (numbers, "
+           "true/false, empty as null); values that do not convert are rejects (default: "
+           "every CSV value a string)"),
     Option("source", "--source", None, text, None,
            "source name carried in each entry and prefix of line-numbered ids (default the "
            "input file's absolute path; stdin)"),
@@ -545,7 +569,8 @@ PRODUCER_OPTIONS: tuple[Option, ...] = (
            "generate this many synthetic sensor readings instead of reading --input", "events"),
     Option("rate", "--rate", None, positive_float, None, "cap the send rate", "events/s"),
     Option("rejects", "--rejects", None, text, None,
-           "write rejected lines (file:line: reason) to this file"),
+           "write the rejected records as read to this file (to fix and produce again) and "
+           "why, as FILE:line: input:line: reason, to FILE.reasons"),
     Option("log_level", "--log-level", "INGEST_LOG_LEVEL", log_level, "INFO", "log level"),
     LOG_FORMAT_OPTION,
 )
@@ -576,8 +601,8 @@ class ProducerSettings:
         no_group: ``"block"`` (default) or ``"trim"``: what the cap does while the stream has
             no consumer group (see :mod:`ingest.admission`).
         allow_eviction: start even under an ``allkeys-*`` maxmemory policy (warns loudly).
-        input, format, id_field, raw_ids, encoding, from_line, source, type, synthetic,
-            rate, rejects, log_level, log_format: CLI only.
+        input, format, id_field, raw_ids, csv_types, encoding, from_line, source, type,
+            synthetic, rate, rejects, log_level, log_format: CLI only.
 
     Raises:
         ConfigError: ``low_water < high_water <= maxlen`` or ``batch_size <= maxlen`` does not
@@ -599,6 +624,7 @@ class ProducerSettings:
     format: str | None = None
     id_field: str | None = None
     raw_ids: bool = False
+    csv_types: str | None = None
     encoding: str = "utf-8"
     from_line: int | None = None
     source: str | None = None
@@ -638,6 +664,12 @@ class ProducerSettings:
             raise ConfigError("--input and --synthetic exclude each other; give one")
         if self.raw_ids and self.id_field is None:
             raise ConfigError("--raw-ids needs --id-field (it says how ids from a field look)")
+        if self.csv_types is not None and (
+            self.synthetic is not None or self.format not in (None, "csv")
+        ):
+            raise ConfigError(
+                f"--csv-types is for CSV input, not {self.format or '--synthetic'} events"
+            )
         if self.from_line is not None and self.synthetic is not None:
             raise ConfigError("--from-line skips lines of an --input; --synthetic has none")
 

@@ -8,8 +8,16 @@ truncated gzip member): a reject is reported as ``file:line: reason`` and counte
 dropped silently, and never stops the records after it: whatever a record raises while it is
 read rejects that record. Blank lines are not records and are skipped. A leading UTF-8 byte
 order mark is not part of line 1. Lines are read with bounded memory (:mod:`ingest.lines`). An
-input that cannot be read as a whole (a CSV header naming a column twice, a multi-line JSON
-document given as JSON Lines) raises :class:`InputError` before any record is yielded.
+input that cannot be read as a whole (a CSV header naming a column twice or lacking the id
+field's column, a multi-line JSON document given as JSON Lines) raises :class:`InputError`
+before any record is yielded. Every record keeps the bytes it was read from (``raw``), so a
+reject can be written out as it was (:mod:`ingest.rejects`).
+
+Formats: ``csv`` (:mod:`ingest.csvinput`; values are strings unless typed with
+``csv_types``, :mod:`ingest.csvtypes`), ``jsonl`` (one JSON value per line) and ``lines`` (each
+line a JSON string). Without a format, the extension decides (:func:`detect_format`); stdin and
+files whose extension names no format are sniffed (:mod:`ingest.sniff`): JSON Lines when the
+first non-blank lines are all JSON objects or arrays, else plain lines.
 
 Event ids are ``<prefix>:<line>:<digest>``: the 1-based physical line (for CSV the line a
 record starts on, the header being line 1) and the first 8 hex digits of the BLAKE2b digest of
@@ -19,25 +27,31 @@ content at an old path gets new ids; the line number stays because real sensor f
 identical rows. The prefix is the source: by default a file's absolute, normalised path
 (``os.path.realpath``), so two files with the same base name never share ids. Stdin without an
 explicit source gets ``stdin:<run id>`` (unique per run, like synthetic readings); pass a
-source to make stdin ids deterministic. With ``id_field``, the id is ``<source>:<value>``
-(namespaced, so two sources with overlapping ids do not collide), or the bare value with
-``raw_ids``.
+source to make stdin ids deterministic. With ``id_field`` (a path into the payload,
+``customer.id``: :mod:`ingest.fieldpath`), the id is ``<source>:<value>`` (namespaced, so two
+sources with overlapping ids do not collide), or the bare value with ``raw_ids``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
+import logging
 import os
 import random
 import sys
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
 from ingest.codec import DEFAULT_MAX_EVENT_BYTES, Event, loads
+from ingest.csvinput import read_csv
+from ingest.csvtypes import ColumnTypes, parse_csv_types
+from ingest.errors import ConfigError
 from ingest.lines import LINE_SLACK, LineReader, Overlong, decoded, wrap_binary
 from ingest.records import InputError, Naming, Numbered, Record, Reject, failure_reason
+from ingest.sniff import sniff
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "InputError",
@@ -56,12 +70,18 @@ JSON_HINT = "; JSON Lines: one JSON value per line"
 def detect_format(path: str) -> str:
     """``csv`` for ``.csv``, ``jsonl`` for ``.jsonl``/``.ndjson``/``.json``, else ``lines``
     (after any ``.gz``)."""
+    return format_of(path) or "lines"
+
+
+def format_of(path: str) -> str | None:
+    """The format ``path``'s extension names (after any ``.gz``), or ``None`` (stdin, other
+    extensions): then the content decides (:mod:`ingest.sniff`)."""
     name = path.lower().removesuffix(".gz")
     if name.endswith(".csv"):
         return "csv"
     if name.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
-    return "lines"
+    return None
 
 
 def default_source(path: str) -> str:
@@ -79,7 +99,7 @@ def read_lines(
     """One event per non-blank line; the payload is the line's text."""
     for number, text, raw, reason in decoded(lines, encoding):
         if text is None:
-            yield number, Reject(file, number, reason)
+            yield number, Reject(file, number, reason, raw=raw or None)
         elif text.strip():
             yield number, naming.make(text, number, file, raw)
 
@@ -97,7 +117,7 @@ def read_jsonl(
     hint, first = JSON_HINT, True
     for number, text, raw, reason in decoded(lines, encoding):
         if text is None:
-            yield number, Reject(file, number, reason)
+            yield number, Reject(file, number, reason, raw=raw or None)
             continue
         if not text.strip():
             continue
@@ -112,127 +132,16 @@ def read_jsonl(
         try:
             payload = loads(text)
         except ValueError as exc:
-            yield number, Reject(file, number, f"bad JSON: {exc}{hint}")
+            yield number, Reject(file, number, f"bad JSON: {exc}{hint}", raw=raw)
             hint = ""
             continue
         except Exception as exc:  # RecursionError, MemoryError: this record only
-            yield number, Reject(file, number, f"bad JSON: {failure_reason(exc)}")
+            yield number, Reject(file, number, f"bad JSON: {failure_reason(exc)}", raw=raw)
             continue
         yield number, naming.make(payload, number, file, raw)
 
 
-class _Lines:
-    """Feeds decoded lines to ``csv.reader`` while remembering line numbers, the bytes of the
-    record being read, and rejects."""
-
-    def __init__(self, lines: Lines, file: str, encoding: str) -> None:
-        self._it = decoded(lines, encoding)
-        self.file = file
-        self.line = 0
-        self.start: int | None = None  # first line of the record being read
-        self.raw: list[bytes] = []  # its lines' bytes
-        self.rejects: list[Reject] = []
-
-    def __iter__(self) -> Iterator[str]:
-        for number, text, raw, reason in self._it:
-            self.line = number
-            if text is None:
-                self.rejects.append(Reject(self.file, number, reason))
-                continue
-            if self.start is None:
-                self.start = number
-            self.raw.append(raw)
-            yield text + "\n"
-
-    def next_record(self) -> None:
-        """Forget the record just read."""
-        self.start, self.raw = None, []
-
-
-def column_names(header: list[str], file: str, line: int) -> list[str]:
-    """The payload keys of a CSV header: an empty name becomes ``column_<n>`` (1-based
-    position; e.g. an unnamed index column first is ``column_1``).
-
-    Raises:
-        InputError: two columns with the same name (a dict would silently keep one).
-    """
-    names = [name or f"column_{n}" for n, name in enumerate(header, start=1)]
-    seen: set[str] = set()
-    for n, name in enumerate(names, start=1):
-        if name in seen:
-            unnamed = "" if header[n - 1] else f" (column {n} has no name)"
-            raise InputError(file, line, f"duplicate column name {name!r}{unnamed}")
-        seen.add(name)
-    return names
-
-
-def read_csv(
-    lines: Lines, file: str, naming: Naming, encoding: str = "utf-8"
-) -> Iterator[Numbered]:
-    """One event per CSV record after the header: a ``dict`` keyed by the header's names
-    (see :func:`column_names`).
-
-    A record with another column count than the header is rejected. A quoted field may span
-    lines; the event id uses the line the record starts on, and the digest covers the
-    header's bytes and the record's. A rejected record that spans lines is reported with its
-    range and a hint (``file:6-7: 1 column, the header has 2 (a quoted field runs over 2
-    lines: unterminated quote?)``). A field is at most 128 KiB (``csv.field_size_limit``).
-
-    Raises:
-        InputError: the header names a column twice (nothing of the file is produced).
-    """
-    feed = _Lines(lines, file, encoding)
-    reader = csv.reader(feed)
-    header: list[str] | None = None
-    header_raw = b""
-    while True:
-        feed.next_record()
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            start = feed.start or feed.line
-            yield start, Reject(file, start, f"bad CSV: {exc}")
-            continue
-        start = feed.start or feed.line
-        yield from _drain(feed)
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        if header is None:
-            header, header_raw = column_names(row, file, start), b"\n".join(feed.raw)
-            continue
-        if len(row) != len(header):
-            yield start, _wrong_width(file, start, feed.line, len(row), len(header))
-            continue
-        raw = b"\n".join([header_raw, *feed.raw])
-        yield start, naming.make(dict(zip(header, row, strict=True)), start, file, raw)
-    yield from _drain(feed)
-
-
-def _wrong_width(file: str, start: int, end: int, width: int, expected: int) -> Reject:
-    """The reject of a CSV record of ``width`` columns read from lines ``start`` to ``end``
-    under a header of ``expected``. A record over several lines means a quoted field ran
-    over a line break, most often a quote that is never closed, which swallows the lines
-    after it into one field: say so, or the error points at one line and the next lines
-    seem to vanish."""
-    reason = f"{_count(width, 'column')}, the header has {expected}"
-    if end > start:
-        reason += f" (a quoted field runs over {end - start + 1} lines: unterminated quote?)"
-    return Reject(file, start, reason, end_line=end)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _drain(feed: _Lines) -> Iterator[Numbered]:
-    for reject in feed.rejects:
-        yield reject.line, reject
-    feed.rejects.clear()
-
-
-READERS = {"csv": read_csv, "jsonl": read_jsonl, "lines": read_lines}
+READERS = {"jsonl": read_jsonl, "lines": read_lines}
 
 
 def read_file(
@@ -247,19 +156,25 @@ def read_file(
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     stdin: IO[bytes] | None = None,
     run_id: str | None = None,
+    csv_types: str | None = None,
+    on_format: Callable[[str], None] | None = None,
 ) -> Iterator[Numbered]:
-    """Read ``path`` (``-`` for stdin) in ``fmt`` (default from the extension).
+    """Read ``path`` (``-`` for stdin) in ``fmt`` (default from the extension; stdin and
+    other extensions sniffed, see :mod:`ingest.sniff`: the notice is logged once).
 
     Args:
         source: the events' ``source`` and id prefix; default :func:`default_source`.
-        id_field, raw_ids: ids from a payload field, namespaced by the source unless
-            ``raw_ids`` (see :class:`Naming`).
+        id_field, raw_ids: ids from a payload value (a path, ``customer.id``), namespaced by
+            the source unless ``raw_ids`` (see :class:`Naming`).
         encoding: the input's text encoding (strict; ASCII-compatible, see
             :func:`ingest.settings.text_encoding`).
         max_event_bytes: a line longer than this plus :data:`~ingest.lines.LINE_SLACK` bytes
             is rejected without being read whole.
         run_id: for stdin without ``source``, the id prefix is ``stdin:<run_id>``; default a
             fresh random id, so two runs never share ids.
+        csv_types: a ``--csv-types`` spec (:mod:`ingest.csvtypes`); CSV input only.
+        on_format: called once, before the first record, with the format the input is read
+            in (``csv``, ``jsonl`` or ``lines``; after sniffing).
 
     A read error mid-file (truncated gzip, I/O error) ends the input after everything read
     before it, as a final :class:`Reject` at the first line not read.
@@ -267,8 +182,11 @@ def read_file(
     Raises:
         OSError: the file cannot be opened.
         InputError: the input cannot be read as a whole (see the readers).
+        ConfigError: a bad ``id_field`` or ``csv_types``, or ``csv_types`` for input that
+            is not CSV.
     """
-    reader = READERS[fmt or detect_format(path)]
+    chosen = fmt or format_of(path)
+    types = _column_types(csv_types, chosen, path)
     naming = Naming(source or default_source(path), type, id_field, raw_ids=raw_ids)
     if path == "-" and source is None:
         prefix = f"stdin:{run_id or uuid.uuid4().hex[:12]}"
@@ -280,10 +198,48 @@ def read_file(
             raw = stack.enter_context(open(path, "rb"))
             handle = stack.enter_context(contextlib.closing(wrap_binary(raw)))
         lines = LineReader(handle, max_event_bytes + LINE_SLACK)
-        yield from reader(lines, path, naming, encoding)
+        if chosen == "csv":
+            if on_format is not None:
+                on_format("csv")
+            yield from read_csv(lines, path, naming, encoding, types)
+        else:
+            yield from _read_text(lines, chosen, path, naming, encoding, on_format)
         failure = lines.failure()
         if failure is not None:
             yield failure[0], Reject(path, *failure)
+
+
+def _column_types(spec: str | None, fmt: str | None, path: str) -> ColumnTypes | None:
+    if spec is None:
+        return None
+    if fmt != "csv":
+        name = "stdin" if path == "-" else path
+        read_as = f"is read as {fmt}" if fmt else "has no format of its own"
+        raise ConfigError(f"--csv-types is for CSV input; {name} {read_as} (give --format csv)")
+    try:
+        return parse_csv_types(spec)
+    except ValueError as exc:
+        raise ConfigError(f"--csv-types {spec!r}: {exc}") from None
+
+
+def _read_text(
+    lines: Lines,
+    fmt: str | None,
+    file: str,
+    naming: Naming,
+    encoding: str,
+    on_format: Callable[[str], None] | None,
+) -> Iterator[Numbered]:
+    """JSON Lines or plain lines; with no ``fmt``, the first lines decide (logged once).
+    Not a generator itself: it returns the reader's, one layer fewer per record."""
+    if fmt is None:
+        lines, verdict = sniff(lines, file, encoding)
+        fmt = verdict.format
+        if verdict.notice:
+            log.log(logging.WARNING if verdict.warn else logging.INFO, "%s", verdict.notice)
+    if on_format is not None:
+        on_format(fmt)
+    return READERS[fmt](lines, file, naming, encoding)
 
 
 def synthetic(

@@ -62,7 +62,10 @@ def test_malformed_lines_are_reported_counted_and_good_lines_land(
     assert code == 1
     assert f"{path}:2: bad JSON" in err
     assert f"{path}:4: not UTF-8" in err
-    assert rejects.read_text().splitlines()[0].startswith(f"{path}:2: bad JSON")
+    assert rejects.read_bytes() == b"{oops\n\xff\xfe\n"  # the records as they were
+    reasons = (tmp_path / "rejects.txt.reasons").read_text().splitlines()
+    assert reasons[0].startswith(f"{rejects}:1: {path}:2: bad JSON")
+    assert reasons[1].startswith(f"{rejects}:2: {path}:4: not UTF-8")
     assert summary(out)["rejected"] == 2
     assert summary(out)["produced"] == 3
     real = os.path.realpath(path)
@@ -258,6 +261,19 @@ def test_stdin_runs_get_distinct_ids_unless_a_source_is_given(redis_url, client,
     assert all(i.startswith("stdin:") for i in got[:2])
     assert lines_of(got[2:]) == ["feed:1", "feed:1"]
     assert got[2] == got[3]
+
+
+def test_json_lines_piped_without_format_land_as_json_with_a_notice(redis_url, client, capsys):
+    # Given: JSON Lines on stdin and no --format (the common mistake)
+    stdin = io.BytesIO(b'{"n": 1, "tags": ["a"]}\n{"n": 2}\n')
+    # When
+    code = main(["--input", "-", "--redis-url", redis_url, "--log-format", "text"], {}, stdin)
+    # Then: the payloads are the JSON values, not JSON strings, and stderr said why
+    _, err = capsys.readouterr()
+    assert code == 0
+    data = [e.fields["data"] for e in parse_entries(client.xrange(STREAM)) if e.fields]
+    assert [json.loads(d) for d in data] == [{"n": 1, "tags": ["a"]}, {"n": 2}]
+    assert "-: the first 2 non-blank line(s) are JSON objects or arrays: read as JSON Lines" in err
 
 
 def test_truncated_gzip_produces_every_line_before_the_break_and_exits_1(
