@@ -1,0 +1,210 @@
+"""Clients of a primary behind Sentinel, and the failovers this process has seen.
+
+How redis-py follows a failover (``redis.sentinel``, also its asyncio twin): a client from
+``Sentinel(...).master_for(service)`` asks the sentinels for the primary's address
+(``SENTINEL MASTERS``; the first sentinel that names the service up and not down wins) every
+time it opens a connection. When the answer changes, its pool drops its idle connections; a
+connection still open to a primary that was demoted gets ``READONLY`` (or ``UNBLOCKED`` on a
+blocking read), which redis-py turns into a ``ConnectionError`` after dropping that
+connection, so the next attempt asks the sentinels again. A primary that died shows as
+connection errors until the sentinels have promoted a replica. Every client built here
+therefore reaches the new primary on its next connection; what is left to this module is
+noticing it (one log line and a counter per failover and process: :class:`FailoverRecord`),
+and to the callers re-sending what was in flight (the producer's idempotent re-send,
+:mod:`ingest.admitting`).
+
+Our handshake hook (:func:`ingest.checked.checked_connect`) runs on these connections too
+(redis-py calls ``redis_connect_func`` from the Sentinel connection's connect), so refused
+credentials, TLS failures and non-Redis peers stay configuration errors. The sentinels get
+their own credentials and the same TLS settings (:mod:`ingest.sentinel_url`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.sentinel
+import redis.connection
+import redis.sentinel
+
+from ingest.checked import checked_connect, checked_connect_async
+from ingest.sentinel_url import SentinelAddress, data_node_url, parse_sentinel_url
+from ingest.settings import RedisSettings
+from ingest.tls import AsyncVerifiedSSLConnection, VerifiedSSLConnection, tls_options
+
+log = logging.getLogger(__name__)
+
+SENTINEL_TIMEOUT_S = 2.0
+"""Socket timeouts towards one sentinel, seconds: a sentinel that does not answer is skipped
+for the next one rather than waited on for the data nodes' socket timeout."""
+
+
+class FailoverRecord:
+    """The primary each service was last found at, and the failovers seen since (thread-safe).
+
+    Every Sentinel client of a process reports each address it discovers here, so a failover
+    is logged and counted once per process however many clients noticed it. The first
+    address of a service is no failover.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._primaries: dict[str, tuple[str, int]] = {}
+        self._failovers: dict[str, int] = {}
+
+    def observe(self, service: str, address: tuple[str, int]) -> bool:
+        """Note that ``service``'s primary is at ``address``; ``True`` (after one WARNING line)
+        when it was elsewhere before: a failover."""
+        address = (str(address[0]), int(address[1]))
+        with self._lock:
+            before = self._primaries.get(service)
+            self._primaries[service] = address
+            if before is None or before == address:
+                return False
+            self._failovers[service] = self._failovers.get(service, 0) + 1
+        log.warning(
+            "failover: the primary of Sentinel service %r is now %s:%s (was %s:%s); "
+            "reconnected there",
+            service,
+            *address,
+            *before,
+        )
+        return True
+
+    def primary(self, service: str) -> tuple[str, int] | None:
+        """Where ``service``'s primary was last found, or ``None`` before the first time."""
+        with self._lock:
+            return self._primaries.get(service)
+
+    def failovers(self, service: str | None = None) -> int:
+        """Failovers seen for ``service`` (default: all services)."""
+        with self._lock:
+            if service is not None:
+                return self._failovers.get(service, 0)
+            return sum(self._failovers.values())
+
+
+FAILOVERS = FailoverRecord()
+"""This process's record (every client built here reports to it unless given another)."""
+
+
+class TrackedSentinel(redis.sentinel.Sentinel):
+    """redis-py's ``Sentinel`` reporting each primary it discovers to a :class:`FailoverRecord`."""
+
+    record: FailoverRecord = FAILOVERS
+
+    def discover_master(self, service_name: str) -> Any:
+        address = super().discover_master(service_name)
+        self.record.observe(service_name, address)
+        return address
+
+
+class TrackedAsyncSentinel(redis.asyncio.sentinel.Sentinel):
+    """:class:`TrackedSentinel` for asyncio."""
+
+    record: FailoverRecord = FAILOVERS
+
+    async def discover_master(self, service_name: str) -> Any:
+        address = await super().discover_master(service_name)
+        self.record.observe(service_name, address)
+        return address
+
+
+class VerifiedSentinelSSLConnection(
+    redis.sentinel.SentinelManagedConnection, VerifiedSSLConnection
+):
+    """A Sentinel-managed connection with our TLS handshake checks (:mod:`ingest.tls`)."""
+
+
+class AsyncVerifiedSentinelSSLConnection(
+    redis.asyncio.sentinel.SentinelManagedConnection, AsyncVerifiedSSLConnection
+):
+    """:class:`VerifiedSentinelSSLConnection` for asyncio."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentinelParts:
+    """Keywords for redis-py's ``Sentinel`` and ``master_for``.
+
+    Attributes:
+        address: what the URL names.
+        sentinel_kwargs: for each sentinel's connection (timeouts, TLS, its credentials).
+        node_kwargs: for the data nodes' connections (the URL's credentials, database and
+            query parameters, plus ``options``).
+    """
+
+    address: SentinelAddress
+    sentinel_kwargs: dict[str, Any]
+    node_kwargs: dict[str, Any]
+
+
+def sentinel_parts(
+    settings: RedisSettings, options: Mapping[str, Any], *, asyncio: bool
+) -> SentinelParts:
+    """Split ``settings`` (a ``redis+sentinel://`` URL) and the client ``options`` of
+    :mod:`ingest.connection` into sentinel and data-node keywords.
+
+    Raises:
+        ValueError: not a Sentinel URL.
+    """
+    address = parse_sentinel_url(settings.redis_url)
+    node = dict(redis.connection.parse_url(data_node_url(settings.redis_url)))  # type: ignore[no-untyped-call]
+    for placeholder in ("host", "port", "connection_class", "path"):
+        node.pop(placeholder, None)
+    node.update(options)
+    if address.tls:
+        node["connection_class"] = (
+            AsyncVerifiedSentinelSSLConnection if asyncio else VerifiedSentinelSSLConnection
+        )
+    timeout = min(SENTINEL_TIMEOUT_S, settings.socket_timeout_s)
+    sentinel: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": min(timeout, settings.connect_timeout_s),
+        "redis_connect_func": (checked_connect_async if asyncio else checked_connect)(
+            f"sentinel {address.sentinel_list}"
+        ),
+        **tls_options(settings, asyncio=asyncio),
+    }
+    if settings.sentinel_password_file is not None:
+        sentinel["password"] = settings.sentinel_password_file.value
+        sentinel["username"] = settings.sentinel_username
+    return SentinelParts(address, sentinel, node)
+
+
+def sync_sentinel_client(
+    settings: RedisSettings,
+    options: Mapping[str, Any],
+    redis_class: type[redis.Redis],
+    record: FailoverRecord = FAILOVERS,
+) -> redis.Redis:
+    """A ``redis_class`` client of the primary of ``settings``' Sentinel service (see the
+    module docstring); ``options`` are the data nodes' connection keywords."""
+    parts = sentinel_parts(settings, options, asyncio=False)
+    sentinel = TrackedSentinel(parts.address.sentinels, sentinel_kwargs=parts.sentinel_kwargs)
+    sentinel.record = record
+    client: redis.Redis = sentinel.master_for(
+        parts.address.service, redis_class=redis_class, **parts.node_kwargs
+    )
+    return client
+
+
+def async_sentinel_client(
+    settings: RedisSettings,
+    options: Mapping[str, Any],
+    redis_class: type[redis.asyncio.Redis],
+    record: FailoverRecord = FAILOVERS,
+) -> redis.asyncio.Redis:
+    """:func:`sync_sentinel_client` for asyncio."""
+    parts = sentinel_parts(settings, options, asyncio=True)
+    sentinel = TrackedAsyncSentinel(parts.address.sentinels, sentinel_kwargs=parts.sentinel_kwargs)
+    sentinel.record = record
+    client: redis.asyncio.Redis = sentinel.master_for(
+        parts.address.service, redis_class=redis_class, **parts.node_kwargs
+    )
+    return client
