@@ -41,7 +41,7 @@ from ingest.checked import (
 )
 from ingest.errors import RedisUnavailable
 from ingest.sentinel import FAILOVERS, async_sentinel_client, sync_sentinel_client
-from ingest.sentinel_url import parse_sentinel_url
+from ingest.sentinel_url import is_sentinel_url, parse_sentinel_url
 from ingest.settings import RedisSettings, redact_url
 from ingest.tls import tls_options, warn_if_insecure
 
@@ -57,6 +57,7 @@ __all__ = [
     "async_client",
     "checked_error",
     "describe_primary",
+    "primary_label",
     "probe_client",
     "refusal",
     "sync_client",
@@ -165,13 +166,13 @@ def probe_client(settings: RedisSettings, timeout_s: float) -> CheckedRedis:
     return _build(settings, options, None)
 
 
-def describe_primary(settings: RedisSettings) -> dict[str, Any] | None:
+def describe_primary(redis_url: str) -> dict[str, Any] | None:
     """Which primary this process talks to through Sentinel: ``{"service", "primary"
     ("host:port" or ``None`` before the first connection), "sentinels" (``host:port``
     list), "failovers"}``; ``None`` for a URL without Sentinel. No credentials."""
-    if not settings.sentinel:
+    if not is_sentinel_url(redis_url):
         return None
-    address = parse_sentinel_url(settings.redis_url)
+    address = parse_sentinel_url(redis_url)
     primary = FAILOVERS.primary(address.service)
     return {
         "service": address.service,
@@ -179,6 +180,17 @@ def describe_primary(settings: RedisSettings) -> dict[str, Any] | None:
         "sentinels": [f"{host}:{port}" for host, port in address.sentinels],
         "failovers": FAILOVERS.failovers(address.service),
     }
+
+
+def primary_label(redis_url: str) -> str:
+    """``service 'ingest', primary 10.0.0.5:6379, 1 failover`` for a Sentinel URL, "" for any
+    other (for titles and probe details; no credentials)."""
+    found = describe_primary(redis_url)
+    if found is None:
+        return ""
+    count = found["failovers"]
+    failovers = f", {count} failover{'s' if count != 1 else ''}" if count else ""
+    return f"service {found['service']!r}, primary {found['primary'] or 'not found yet'}{failovers}"
 
 
 class ConnectDeadline:

@@ -10,6 +10,13 @@ Valkey; probed, never assumed) and the primary runs AOF, it also asks ``WAITAOF 
 the primary's AOF has the batch fsynced. ``WAITAOF``'s replica count is not used: it counts
 only replicas that run AOF themselves, which would make every batch fail on replicas without.
 
+Through Sentinel, a batch whose replicas are slow to acknowledge it also asks the sentinels
+whether the node that took it is still the primary: when another was promoted meanwhile (a
+partition, ``SENTINEL FAILOVER``: the old primary takes writes until the sentinels demote it,
+which can take their 10 s ``INFO`` period), the batch is sent again to the new primary
+(:class:`~ingest.sentinel.PrimaryMoved`, a reconnect) instead of waiting for replicas that
+left.
+
 A batch re-sent after a lost reply (:mod:`ingest.admitting`) may be answered ``repeat``: its
 first send landed. Then this connection wrote nothing, and ``WAIT`` on it would return at once
 with every replica counted. So a repeat is first covered by a write on the same connection
@@ -32,6 +39,7 @@ import redis
 
 from ingest import admission
 from ingest.errors import IngestError, NotDurable
+from ingest.sentinel import PrimaryMoved, moved_primary
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +134,9 @@ class Confirmer:
         Raises:
             NotDurable: too few replicas (or no fsync) within the timeout; names the batch.
             WaitStopped: ``should_stop`` turned true while waiting.
-            redis.ConnectionError, redis.TimeoutError, OSError: the connection failed: re-send
-                the batch (its offset on the next primary is unknown).
+            redis.ConnectionError, redis.TimeoutError, OSError: the connection failed, or the
+                sentinels name another primary (:class:`~ingest.sentinel.PrimaryMoved`):
+                re-send the batch (its offset on the next primary is unknown).
             redis.ResponseError: a refusal of the cover write (``NOREPLICAS``, ...).
         """
         if result.repeat:
@@ -157,6 +166,15 @@ class Confirmer:
                 return replicas
             if self._should_stop():
                 raise WaitStopped("stop requested while waiting for replicas")
+            moved = moved_primary(self.client, conn)
+            if moved is not None:
+                # Promoted elsewhere while this node still takes writes (a partition, a
+                # SENTINEL FAILOVER): they will be dropped when it is demoted. Send again.
+                raise PrimaryMoved(
+                    f"the sentinels name {moved[0]}:{moved[1]} as primary now, not the node "
+                    f"that took batch {seq}",
+                    status_code="READONLY",
+                )
             log.info(
                 "batch %s (%s entries): %s of %s replicas have it; waiting up to %s ms more",
                 seq,

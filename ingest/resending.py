@@ -162,7 +162,7 @@ class Sender:
         if found is not None and found.action is Action.RECONNECT:
             # These connections lead to a replica: new ones resolve the primary again.
             self.client.connection_pool.disconnect()
-        cause = describe(found) if found is not None else f"{type(exc).__name__}: {exc}"
+        cause = f"{describe(found) if found is not None else type(exc).__name__}: {exc}"
         log.warning(
             "re-sending batch %s (%s entries) to %s in %.2f s after %s",
             seq,

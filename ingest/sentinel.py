@@ -116,6 +116,29 @@ class TrackedAsyncSentinel(redis.asyncio.sentinel.Sentinel):
         return address
 
 
+class PrimaryMoved(redis.ConnectionError):
+    """The node a connection writes to is no longer the service's primary (Sentinel names
+    another): what it acknowledges may be dropped when it is demoted. Carries the code
+    ``READONLY`` (:mod:`ingest.refusals`: reconnect, then send again)."""
+
+
+def moved_primary(client: redis.Redis, conn: Any) -> tuple[str, int] | None:
+    """The primary the sentinels name now when it is not the node ``conn`` (a connection of
+    ``client``'s pool) is connected to; ``None`` when it is the same, when no sentinel
+    answered, or for a client without Sentinel. One ``SENTINEL MASTERS`` round trip; a
+    change is logged and counted as a failover (:class:`FailoverRecord`)."""
+    pool: Any = client.connection_pool
+    manager = getattr(pool, "sentinel_manager", None)
+    if manager is None:
+        return None
+    try:
+        host, port = manager.discover_master(pool.service_name)
+    except redis.ConnectionError:
+        return None
+    found = (str(host), int(port))
+    return None if found == (str(conn.host), int(conn.port)) else found
+
+
 class VerifiedSentinelSSLConnection(
     redis.sentinel.SentinelManagedConnection, VerifiedSSLConnection
 ):
