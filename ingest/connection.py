@@ -173,12 +173,12 @@ def describe_primary(redis_url: str) -> dict[str, Any] | None:
     if not is_sentinel_url(redis_url):
         return None
     address = parse_sentinel_url(redis_url)
-    primary = FAILOVERS.primary(address.service)
+    primary = FAILOVERS.primary(address.sentinel_list, address.service)
     return {
         "service": address.service,
         "primary": None if primary is None else f"{primary[0]}:{primary[1]}",
         "sentinels": [f"{host}:{port}" for host, port in address.sentinels],
-        "failovers": FAILOVERS.failovers(address.service),
+        "failovers": FAILOVERS.failovers(address.sentinel_list, address.service),
     }
 
 

@@ -18,10 +18,12 @@ which can take their 10 s ``INFO`` period), the batch is sent again to the new p
 left.
 
 A batch re-sent after a lost reply (:mod:`ingest.admitting`) may be answered ``repeat``: its
-first send landed. Then this connection wrote nothing, and ``WAIT`` on it would return at once
-with every replica counted. So a repeat is first covered by a write on the same connection
-(``PEXPIRE`` of the producer's own key, to its TTL): its offset is past the batch's, so the
-``WAIT`` that follows covers the batch too.
+first send landed. Then this connection wrote nothing, and the ``WAIT`` docs promise nothing
+about writes made on another connection. So a repeat is first covered by a write on the same
+connection (``PEXPIRE`` of the producer's own key, to its TTL): its offset is past the batch's,
+so the ``WAIT`` that follows covers the batch too. (Redis 7.0 and Valkey 9 in fact set a
+connection's offset after every command, also a read, so their ``WAIT`` would cover the batch
+anyway; the cover write keeps to what the docs promise, at one command per repeat.)
 
 Source: the ``WAIT`` and ``WAITAOF`` command docs; Redis' ``c->woff`` (the offset of the
 client's last propagated write) is what both wait for.

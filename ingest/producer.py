@@ -120,7 +120,7 @@ class Producer:
         self._buffer_bytes = 0
         self._ready = False
         redis_url = settings.redis.redis_url
-        self._service = parse_sentinel_url(redis_url).service if settings.redis.sentinel else None
+        self._service = parse_sentinel_url(redis_url) if settings.redis.sentinel else None
 
     @property
     def last_backlog(self) -> int:
@@ -264,7 +264,8 @@ class Producer:
         finally:
             span.end()
             if self._service is not None:
-                self.stats.failovers = FAILOVERS.failovers(self._service)
+                service = self._service
+                self.stats.failovers = FAILOVERS.failovers(service.sentinel_list, service.service)
         self._buffer, self._buffer_bytes = [], 0
         self.stats.produced += len(batch)
         self.stats.bytes += size

@@ -50,24 +50,25 @@ class FailoverRecord:
 
     Every Sentinel client of a process reports each address it discovers here, so a failover
     is logged and counted once per process however many clients noticed it. The first
-    address of a service is no failover.
+    address of a service is no failover. A service is known by its name and its sentinels
+    (``host:port,...`` as the URL lists them): two deployments may share a service name.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._primaries: dict[str, tuple[str, int]] = {}
-        self._failovers: dict[str, int] = {}
+        self._primaries: dict[tuple[str, str], tuple[str, int]] = {}
+        self._failovers: dict[tuple[str, str], int] = {}
 
-    def observe(self, service: str, address: tuple[str, int]) -> bool:
-        """Note that ``service``'s primary is at ``address``; ``True`` (after one WARNING line)
-        when it was elsewhere before: a failover."""
-        address = (str(address[0]), int(address[1]))
+    def observe(self, sentinels: str, service: str, address: tuple[str, int]) -> bool:
+        """Note that ``service`` (of ``sentinels``) has its primary at ``address``; ``True``
+        (after one WARNING line) when it was elsewhere before: a failover."""
+        key, address = (sentinels, service), (str(address[0]), int(address[1]))
         with self._lock:
-            before = self._primaries.get(service)
-            self._primaries[service] = address
+            before = self._primaries.get(key)
+            self._primaries[key] = address
             if before is None or before == address:
                 return False
-            self._failovers[service] = self._failovers.get(service, 0) + 1
+            self._failovers[key] = self._failovers.get(key, 0) + 1
         log.warning(
             "failover: the primary of Sentinel service %r is now %s:%s (was %s:%s); "
             "reconnected there",
@@ -77,17 +78,15 @@ class FailoverRecord:
         )
         return True
 
-    def primary(self, service: str) -> tuple[str, int] | None:
+    def primary(self, sentinels: str, service: str) -> tuple[str, int] | None:
         """Where ``service``'s primary was last found, or ``None`` before the first time."""
         with self._lock:
-            return self._primaries.get(service)
+            return self._primaries.get((sentinels, service))
 
-    def failovers(self, service: str | None = None) -> int:
-        """Failovers seen for ``service`` (default: all services)."""
+    def failovers(self, sentinels: str, service: str) -> int:
+        """Failovers of ``service`` seen by this process."""
         with self._lock:
-            if service is not None:
-                return self._failovers.get(service, 0)
-            return sum(self._failovers.values())
+            return self._failovers.get((sentinels, service), 0)
 
 
 FAILOVERS = FailoverRecord()
@@ -95,13 +94,15 @@ FAILOVERS = FailoverRecord()
 
 
 class TrackedSentinel(redis.sentinel.Sentinel):
-    """redis-py's ``Sentinel`` reporting each primary it discovers to a :class:`FailoverRecord`."""
+    """redis-py's ``Sentinel`` reporting each primary it discovers to a :class:`FailoverRecord`
+    (``record``, under the name ``known_as``: the sentinels as the URL lists them)."""
 
     record: FailoverRecord = FAILOVERS
+    known_as: str = ""
 
     def discover_master(self, service_name: str) -> Any:
         address = super().discover_master(service_name)
-        self.record.observe(service_name, address)
+        self.record.observe(self.known_as, service_name, address)
         return address
 
 
@@ -109,10 +110,11 @@ class TrackedAsyncSentinel(redis.asyncio.sentinel.Sentinel):
     """:class:`TrackedSentinel` for asyncio."""
 
     record: FailoverRecord = FAILOVERS
+    known_as: str = ""
 
     async def discover_master(self, service_name: str) -> Any:
         address = await super().discover_master(service_name)
-        self.record.observe(service_name, address)
+        self.record.observe(self.known_as, service_name, address)
         return address
 
 
@@ -210,7 +212,7 @@ def sync_sentinel_client(
     module docstring); ``options`` are the data nodes' connection keywords."""
     parts = sentinel_parts(settings, options, asyncio=False)
     sentinel = TrackedSentinel(parts.address.sentinels, sentinel_kwargs=parts.sentinel_kwargs)
-    sentinel.record = record
+    sentinel.record, sentinel.known_as = record, parts.address.sentinel_list
     client: redis.Redis = sentinel.master_for(
         parts.address.service, redis_class=redis_class, **parts.node_kwargs
     )
