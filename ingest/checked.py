@@ -315,6 +315,14 @@ class CheckedRedis(redis.Redis):
         pipe.__class__ = _checked_pipeline(type(pipe))
         return pipe
 
+    def close(self) -> None:
+        """Close the client, and the connections to the sentinels of a Sentinel client (the
+        client owns its ``Sentinel``: :mod:`ingest.sentinel`)."""
+        super().close()
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        if manager is not None:
+            manager.close()
+
 
 class CheckedAsyncRedis(redis.asyncio.Redis):
     """:class:`CheckedRedis` for asyncio (waits with ``asyncio.sleep``)."""
@@ -341,6 +349,13 @@ class CheckedAsyncRedis(redis.asyncio.Redis):
         pipe = super().pipeline(transaction, shard_hint)
         pipe.__class__ = _checked_pipeline(type(pipe))
         return pipe
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        """Close the client, and the connections to the sentinels of a Sentinel client."""
+        await super().aclose(close_connection_pool)
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        if manager is not None:
+            await manager.aclose()
 
 
 _PIPELINES: dict[Any, type] = {}

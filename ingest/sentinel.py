@@ -32,6 +32,8 @@ import redis.asyncio
 import redis.asyncio.sentinel
 import redis.connection
 import redis.sentinel
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ingest.checked import checked_connect, checked_connect_async
 from ingest.sentinel_url import SentinelAddress, data_node_url, parse_sentinel_url
@@ -188,7 +190,11 @@ def sentinel_parts(
             AsyncVerifiedSentinelSSLConnection if asyncio else VerifiedSentinelSSLConnection
         )
     timeout = min(SENTINEL_TIMEOUT_S, settings.socket_timeout_s)
+    # No retries against one sentinel: discovery moves on to the next one (redis-py's own
+    # default for Sentinel, which our pools would otherwise not get).
+    retry = redis.asyncio.retry.Retry(NoBackoff(), 0) if asyncio else Retry(NoBackoff(), 0)
     sentinel: dict[str, Any] = {
+        "retry": retry,
         "socket_timeout": timeout,
         "socket_connect_timeout": min(timeout, settings.connect_timeout_s),
         "redis_connect_func": (checked_connect_async if asyncio else checked_connect)(
@@ -202,6 +208,26 @@ def sentinel_parts(
     return SentinelParts(address, sentinel, node)
 
 
+# redis-py's Sentinel builds its sentinel clients as Redis(host, port, **kwargs), which takes
+# no connection class: ours (TLS failures as configuration errors) goes in through a pool.
+
+
+def _sentinel_clients(parts: SentinelParts) -> list[redis.Redis]:
+    return [
+        redis.Redis(connection_pool=redis.ConnectionPool(host=h, port=p, **parts.sentinel_kwargs))
+        for h, p in parts.address.sentinels
+    ]
+
+
+def _async_sentinel_clients(parts: SentinelParts) -> list[redis.asyncio.Redis]:
+    return [
+        redis.asyncio.Redis(
+            connection_pool=redis.asyncio.ConnectionPool(host=h, port=p, **parts.sentinel_kwargs)
+        )
+        for h, p in parts.address.sentinels
+    ]
+
+
 def sync_sentinel_client(
     settings: RedisSettings,
     options: Mapping[str, Any],
@@ -211,7 +237,8 @@ def sync_sentinel_client(
     """A ``redis_class`` client of the primary of ``settings``' Sentinel service (see the
     module docstring); ``options`` are the data nodes' connection keywords."""
     parts = sentinel_parts(settings, options, asyncio=False)
-    sentinel = TrackedSentinel(parts.address.sentinels, sentinel_kwargs=parts.sentinel_kwargs)
+    sentinel = TrackedSentinel([], sentinel_kwargs=parts.sentinel_kwargs)
+    sentinel.sentinels = _sentinel_clients(parts)
     sentinel.record, sentinel.known_as = record, parts.address.sentinel_list
     client: redis.Redis = sentinel.master_for(
         parts.address.service, redis_class=redis_class, **parts.node_kwargs
@@ -228,7 +255,7 @@ def async_sentinel_client(
     """:func:`sync_sentinel_client` for asyncio."""
     parts = sentinel_parts(settings, options, asyncio=True)
     sentinel = TrackedAsyncSentinel(parts.address.sentinels, sentinel_kwargs=parts.sentinel_kwargs)
-    sentinel.record = record
+    sentinel.record, sentinel.known_as = record, parts.address.sentinel_list
     client: redis.asyncio.Redis = sentinel.master_for(
         parts.address.service, redis_class=redis_class, **parts.node_kwargs
     )
