@@ -38,8 +38,8 @@ from typing import Any
 
 import redis
 
-from ingest.connection import checked_error
-from ingest.errors import IngestError
+from ingest.connection import checked_error, sync_client
+from ingest.errors import IngestError, RedisUnavailable
 from ingest.keys import StreamKeys
 from ingest.library import (
     LIBRARY_CODE,
@@ -331,13 +331,14 @@ exit codes: 0 done, 2 usage or configuration error, 3 Redis error""",
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    client = redis.Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=settings.connect_timeout_s
-    )
+    client = sync_client(settings)  # Sentinel URLs, TLS, password files, refusal waits
     try:
         if args.command == "load":
             client.function_load(LIBRARY_CODE, replace=True)
         print(f"ingest library version {loaded_version(client)} at {settings.safe_url}")
+    except IngestError as exc:  # refused credentials, TLS, ACL: 2; Redis unreachable: 3
+        print(f"error: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, RedisUnavailable) else 2
     except redis.RedisError as exc:
         print(f"error: {redact_url(settings.redis_url)}: {exc}", file=sys.stderr)
         return 3

@@ -10,6 +10,8 @@ cluster fixture in ``test_cluster_refusals.py``.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 
@@ -237,3 +239,41 @@ def test_masterdown_waits_until_the_replica_is_promoted(make_redis_server, produ
     # Then: it produced everything into the promoted node
     assert "lost its primary" in line
     assert_produced(done, replica)
+
+
+# -- the other sync CLIs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest.stats", "--json", "--interval", "0"],
+        ["ingest.groups", "--json", "list"],
+        ["workers.dlq", "--json", "list"],
+        ["ingest.admission", "load"],
+    ],
+    ids=["stats", "groups", "dlq", "admission"],
+)
+def test_the_other_clis_wait_out_a_refusal_then_exit_3_naming_it(
+    make_redis_server, subprocess_env, tmp_path, command
+):
+    # Given: a replica that serves no stale data, its primary gone (MASTERDOWN to reads too)
+    primary = make_redis_server()
+    replica = replica_of(make_redis_server, primary)
+    with replica.client() as admin:
+        admin.config_set("replica-serve-stale-data", "no")
+    primary.kill()
+    with replica.client(decode_responses=True) as admin:
+        wait_for(lambda: admin.info("replication")["master_link_status"] == "down", 10)
+    # When: the CLI runs with a short --connect-timeout
+    done = subprocess.run(
+        [sys.executable, "-m", *command, "--redis-url", replica.url, "--connect-timeout", "1"],
+        env=subprocess_env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    # Then: it waited (a log line where it logs at all), exits 3 with one line naming
+    # MASTERDOWN, no traceback
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    assert "MASTERDOWN" in errors[0] or "READONLY" in errors[0]  # FUNCTION LOAD: READONLY
