@@ -1,15 +1,9 @@
 """Redis clients that tell configuration errors and refusals apart from outages.
 
-A refusal of who we are is not an outage: when Redis rejects the credentials (wrong password,
-unknown or disabled ACL user, no password given to a server that needs one) or has no
-database of the URL's index, retrying cannot help. Every connection these clients open checks
-for that in its handshake and raises :class:`RedisRefused` (a
-:class:`~ingest.errors.ConfigError`: CLI exit 2) at once. It is not a connection error, so no
-retry loop swallows it (redis-py files ``AuthenticationError`` under ``ConnectionError``,
-which would be retried for the whole connect timeout and then reported as "unreachable").
-The same holds for a failed TLS handshake (:class:`~ingest.tls.TlsError`), an ACL denial of
-any command, also one a Function runs (:class:`~ingest.permissions.PermissionDenied`), and a
-peer that does not speak the Redis protocol (:class:`NotRedis`).
+Refused credentials, TLS failures and non-Redis peers are caught in the handshake
+(:mod:`ingest.handshake`). These clients also turn an ACL denial of any command, also one a
+Function runs, into :class:`~ingest.permissions.PermissionDenied`, and a non-Redis reply into
+:class:`~ingest.handshake.NotRedis`: configuration errors, raised at once (CLI exit 2).
 
 A refusal of the command is a wait (:mod:`ingest.refusals`: ``LOADING``, ``NOREPLICAS``,
 ``READONLY``, ``BUSY`` ...): a client given a :class:`WaitPolicy` sends the command again with
@@ -25,7 +19,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,126 +28,11 @@ import redis.asyncio
 
 from ingest import permissions
 from ingest.errors import ConfigError, Refused
+from ingest.handshake import not_redis
 from ingest.refusals import Action, Backoff, Budget, Refusal, classify, describe
 from ingest.settings import redact_url
-from ingest.tls import tls_failure
 
 log = logging.getLogger(__name__)
-
-AUTH_ERRORS: tuple[type[Exception], ...] = (
-    redis.AuthenticationError,
-    redis.AuthenticationWrongNumberOfArgsError,
-)
-"""redis-py's errors for a refused AUTH/HELLO (``WRONGPASS``, ``NOAUTH``, no password set)."""
-
-HANDSHAKE_ERRORS: tuple[type[Exception], ...] = (redis.AuthenticationError, redis.ResponseError)
-
-
-class RedisRefused(ConfigError):
-    """Redis refused the credentials of the URL, or has no database of its index.
-
-    A configuration error (CLIs exit 2), raised on the first connection attempt and never
-    retried. The message names the URL with any password redacted and Redis' reply.
-    """
-
-
-class NotRedis(ConfigError):
-    """The server at the URL answered something that is not the Redis protocol (a wrong
-    port, an HTTP or TLS endpoint): a configuration error (CLIs exit 2), not retried."""
-
-
-def _not_redis(safe_url: str, exc: BaseException) -> NotRedis:
-    return NotRedis(
-        f"the server at {safe_url} does not speak the Redis protocol ({type(exc).__name__}): "
-        "is the host and port (and redis:// versus rediss://) right?"
-    )
-
-
-def refusal(exc: BaseException, safe_url: str, db: int | str = 0) -> RedisRefused | None:
-    """The :class:`RedisRefused` that ``exc`` (raised while connecting) means, or ``None``.
-
-    Args:
-        exc: an error from the connection handshake or the first command.
-        safe_url: the Redis URL, password already redacted (for the message).
-        db: the database index the connection selects.
-    """
-    text = str(exc)
-    code = getattr(exc, "status_code", None) or text.split(" ", 1)[0]
-    if isinstance(exc, AUTH_ERRORS) or code in ("NOAUTH", "WRONGPASS"):
-        return RedisRefused(f"Redis at {safe_url} refused the credentials: {text}")
-    if isinstance(exc, redis.ResponseError) and "DB index is out of range" in text:
-        return RedisRefused(
-            f"Redis at {safe_url} has no database {db} ({text}): the server's `databases` "
-            "setting is lower; fix the database index in the URL"
-        )
-    return None
-
-
-# The handshake runs without redis-py's health-check PING, as its own connect path does: a
-# PING refused with NOAUTH would reconnect, and so call this hook again, without end.
-
-
-def checked_connect(safe_url: str) -> Callable[[redis.connection.AbstractConnection], None]:
-    """redis-py's ``redis_connect_func``: the handshake, raising :class:`RedisRefused`,
-    :class:`NotRedis` or :class:`~ingest.tls.TlsError` for what retrying cannot fix."""
-
-    def on_connect(conn: redis.connection.AbstractConnection) -> None:
-        handshake = getattr(conn, "on_connect_check_health", None)
-        try:
-            if handshake is None:  # redis-py < 5.3
-                conn.on_connect()  # type: ignore[no-untyped-call]
-            else:
-                handshake(check_health=False)
-        except HANDSHAKE_ERRORS as exc:
-            refused = refusal(exc, safe_url, conn.db)
-            if refused is None:
-                raise
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            raise refused from exc
-        except (redis.exceptions.InvalidResponse, redis.ConnectionError) as exc:
-            failure = _handshake_failure(exc, conn, safe_url)
-            if failure is None:
-                raise
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            raise failure from None
-
-    return on_connect
-
-
-def _handshake_failure(exc: Exception, conn: object, safe_url: str) -> ConfigError | None:
-    # A server refusing our client certificate says so in a TLS alert on the first read
-    # (TLS 1.3), which redis-py reports as a ConnectionError caused by the ssl.SSLError.
-    if isinstance(exc, redis.exceptions.InvalidResponse):
-        return _not_redis(safe_url, exc)
-    return tls_failure(exc, f"{getattr(conn, 'host', '?')}:{getattr(conn, 'port', '?')}")
-
-
-def checked_connect_async(
-    safe_url: str,
-) -> Callable[[redis.asyncio.connection.AbstractConnection], Awaitable[None]]:
-    """:func:`checked_connect` for asyncio connections."""
-
-    async def on_connect(conn: redis.asyncio.connection.AbstractConnection) -> None:
-        handshake = getattr(conn, "on_connect_check_health", None)
-        try:
-            if handshake is None:  # redis-py < 5.3
-                await conn.on_connect()
-            else:
-                await handshake(check_health=False)
-        except HANDSHAKE_ERRORS as exc:
-            refused = refusal(exc, safe_url, conn.db)
-            if refused is None:
-                raise
-            await conn.disconnect()
-            raise refused from exc
-        except (redis.exceptions.InvalidResponse, redis.ConnectionError) as exc:
-            failure = _handshake_failure(exc, conn, safe_url)
-            if failure is None:
-                raise
-            await conn.disconnect()
-            raise failure from None
-
-    return on_connect
 
 
 def _user(client: Any) -> str:
@@ -178,7 +57,7 @@ def checked_error(exc: Exception, args: tuple[Any, ...], client: Any) -> Excepti
         where = getattr(client, "safe_url", None) or redact_url(
             str(client.connection_pool.connection_kwargs.get("host"))
         )
-        return _not_redis(where, exc)
+        return not_redis(where, exc)
     return exc
 
 

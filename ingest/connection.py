@@ -26,20 +26,17 @@ import redis.asyncio
 from redis.backoff import EqualJitterBackoff
 from redis.retry import Retry
 
-from ingest.checked import (
+from ingest.checked import CheckedAsyncRedis, CheckedRedis, WaitPolicy, checked_error
+from ingest.errors import RedisUnavailable
+from ingest.handshake import (
     AUTH_ERRORS,
     HANDSHAKE_ERRORS,
-    CheckedAsyncRedis,
-    CheckedRedis,
     NotRedis,
     RedisRefused,
-    WaitPolicy,
     checked_connect,
     checked_connect_async,
-    checked_error,
     refusal,
 )
-from ingest.errors import RedisUnavailable
 from ingest.sentinel import FAILOVERS, async_sentinel_client, sync_sentinel_client
 from ingest.sentinel_url import is_sentinel_url, parse_sentinel_url
 from ingest.settings import RedisSettings, redact_url

@@ -13,7 +13,7 @@ noticing it (one log line and a counter per failover and process: :class:`Failov
 and to the callers re-sending what was in flight (the producer's idempotent re-send,
 :mod:`ingest.admitting`).
 
-Our handshake hook (:func:`ingest.checked.checked_connect`) runs on these connections too
+Our handshake hook (:func:`ingest.handshake.checked_connect`) runs on these connections too
 (redis-py calls ``redis_connect_func`` from the Sentinel connection's connect), so refused
 credentials, TLS failures and non-Redis peers stay configuration errors. The sentinels get
 their own credentials and the same TLS settings (:mod:`ingest.sentinel_url`).
@@ -35,7 +35,7 @@ import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ingest.checked import checked_connect, checked_connect_async
+from ingest.handshake import checked_connect, checked_connect_async
 from ingest.sentinel_url import SentinelAddress, data_node_url, parse_sentinel_url
 from ingest.settings import RedisSettings
 from ingest.tls import AsyncVerifiedSSLConnection, VerifiedSSLConnection, tls_options
