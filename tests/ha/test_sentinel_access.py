@@ -182,3 +182,21 @@ def test_tls_settings_apply_to_the_sentinels_and_the_data_nodes(tls_sentinel):
         wait_until_reachable(bad, other)
     bad.close()
     assert f"localhost:{sentinel.port}" in str(caught.value)
+
+
+def test_readyz_names_the_service_and_the_primary(sentinel):
+    # Given: a stream with the group, and the worker's /readyz probe through Sentinel
+    from workers.http import redis_ready_check
+
+    with sentinel.current_primary().client() as admin:
+        admin.xgroup_create(STREAM, "workers", id="0", mkstream=True)
+    settings = RedisSettings(url_of(sentinel), connect_timeout_s=5)
+    check = redis_ready_check(settings, STREAM, "workers")
+    # When: it is asked
+    ready, detail = check()
+    # Then: ready, naming the service and the primary it found (no credentials)
+    assert ready, detail
+    primary = sentinel.current_primary().port
+    assert detail == (
+        f"connected to service 'ingest', primary 127.0.0.1:{primary}; group 'workers' exists"
+    )
