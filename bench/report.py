@@ -97,6 +97,21 @@ def rows(figures: dict[str, Any]) -> list[list[str]]:
                 f"({f['admission_plain_xadd_eps']:,}/s), batch 500",
             ]
         )
+    for batch in (500, 50):
+        key = f"durable_vs_plain_ratio_{batch}"
+        if key in figures:
+            f = figures
+            out.append(
+                [
+                    f"durable-{batch}",
+                    f"{f['durable_events']:,}",
+                    "",
+                    f"{f[f'durable_wait_eps_{batch}']:,}",
+                    "",
+                    f"{f[key]:.2f} x plain produce ({f[f'durable_plain_eps_{batch}']:,}/s), "
+                    f"--min-replicas 1, one replica, batch {batch}",
+                ]
+            )
     return out
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from bench import e2e, floor, recovery
 from bench.admission import run_admission_bench
+from bench.durable import BATCHES, run_durable_bench
 from bench.harness import Context
 
 Scenario = Callable[[Context], dict[str, Any]]
@@ -25,6 +26,18 @@ def admission(ctx: Context) -> dict[str, Any]:
     }
 
 
+def durable(ctx: Context) -> dict[str, Any]:
+    """``durable``: the producer with ``--min-replicas 1`` vs without, against its own primary
+    with one replica (:mod:`bench.durable`), at batch 500 and 50; ratios to plain produce."""
+    result = run_durable_bench(min(ctx.sizes.events, 50_000))
+    figures: dict[str, Any] = {"durable_events": result["events"]}
+    for batch in BATCHES:
+        figures[f"durable_plain_eps_{batch}"] = result[f"plain_eps_{batch}"]
+        figures[f"durable_wait_eps_{batch}"] = result[f"durable_eps_{batch}"]
+        figures[f"durable_vs_plain_ratio_{batch}"] = result[f"ratio_{batch}"]
+    return figures
+
+
 SCENARIOS: dict[str, Scenario] = {
     "floor": floor.run,
     "e2e-noop": e2e.noop,
@@ -36,6 +49,7 @@ SCENARIOS: dict[str, Scenario] = {
     "soak": e2e.soak,
     "admission": admission,
     "recovery": recovery.run,
+    "durable": durable,
 }
 
 RATED = frozenset({"e2e-noop", "e2e-sqlite", "e2e-traced", "e2e-traced-batch", "scale", "soak"})

@@ -67,11 +67,16 @@ _READ_STREAM = ("time", "type", "exists", "xlen", "xrange", "xrevrange", "xpendi
 
 GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "producer": (
-        Grant((*_CONNECT, *_ADMIT), (("RW", "stream"),)),
+        # WAIT: durable produce (--min-replicas). WAITAOF is not granted: Redis before 7.2
+        # refuses an ACL rule naming it; add +waitaof on Redis >= 7.2 / Valkey for the
+        # primary's AOF fsync check (without it the producer waits for replicas only).
+        Grant((*_CONNECT, *_ADMIT, "wait"), (("RW", "stream"),)),
         Grant(("hset",), (("W", "config"),)),
         # ingest_admit remembers each producer's last batch (idempotent re-sends): the FCALL
         # names that key too, and one selector must allow the command on all its keys.
-        Grant(("get", "set"), (("RW", "producer"),)),
+        # PEXPIRE: durable produce covers a re-sent batch found already in with a write on
+        # its connection (ingest.durable).
+        Grant(("get", "set", "pexpire"), (("RW", "producer"),)),
         Grant(("fcall", "fcall_ro"), (("RW", "stream"), ("RW", "producer"))),
     ),
     "worker": (
@@ -238,6 +243,7 @@ USES: Mapping[str, tuple[Use, ...]] = {
         *_uses("start-up check", "PING"),
         *_ADMIT_USES,
         *_uses("recording its settings for stats", "HSET $config maxlen 1"),
+        *_uses("durable produce (--min-replicas)", "WAIT 1 1", "PEXPIRE $producer 600000"),
     ),
     "worker": (
         *_uses("start-up check, /readyz", "PING"),

@@ -31,14 +31,15 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from ingest.connection import checked_error
-from ingest.errors import IngestError
+from ingest.connection import checked_error, sync_client
+from ingest.errors import IngestError, RedisUnavailable
 from ingest.keys import StreamKeys
 from ingest.library import (
     LIBRARY_CODE,
@@ -195,13 +196,19 @@ def admit_args(
     return args
 
 
-def call_once(client: redis.Redis, *args: Any) -> Any:
+def call_once(client: redis.Redis, *args: Any, conn: Any = None) -> Any:
     """Send one command and read its reply, without redis-py's automatic re-send.
 
     redis-py's ``retry=`` sends a command again after a timeout or a dropped connection; for
     ``ingest_admit`` that re-send is a second append of the batch whenever the first one was
     applied and only its reply was lost. Our caller re-sends itself (idempotently, logged and
     counted), so the command goes out exactly once here.
+
+    Args:
+        conn: a connection the caller holds (taken from ``client.connection_pool``), so that
+            later commands go on the same connection (``WAIT`` covers only that connection's
+            writes); default one from the pool for this command only. A held connection is
+            closed on a connection error, not released.
 
     Raises:
         redis.ConnectionError, redis.TimeoutError, OSError: the connection failed (it is
@@ -210,7 +217,8 @@ def call_once(client: redis.Redis, *args: Any) -> Any:
         PermissionDenied: an ACL denial (:func:`ingest.connection.checked_error`).
     """
     pool: Any = client.connection_pool
-    conn: Any = pool.get_connection()
+    held = conn is not None
+    conn = conn if held else pool.get_connection()
     parser: Any = client  # redis-py's own reply parsing (callbacks, decoding) is untyped
     try:
         conn.send_command(*args)
@@ -220,6 +228,24 @@ def call_once(client: redis.Redis, *args: Any) -> Any:
         if checked is exc:
             raise
         raise checked from None
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        if not held:
+            pool.release(conn)
+
+
+@contextmanager
+def held_connection(client: redis.Redis) -> Iterator[Any]:
+    """A connection of ``client``'s pool for several :func:`call_once` calls in a row; released
+    after (closed first when anything but an error reply went wrong: its state is unknown)."""
+    pool: Any = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        yield conn
+    except redis.ResponseError:
+        raise
     except BaseException:
         conn.disconnect()
         raise
@@ -236,9 +262,10 @@ def admit(
     limit: int,
     no_group: str = "block",
     batch: BatchId | None = None,
+    conn: Any = None,
 ) -> Admission:
     """Offer ``entries`` to ``stream`` in one ``FCALL ingest_admit`` (one round trip, sent once:
-    :func:`call_once`).
+    :func:`call_once`, on ``conn`` when given).
 
     Args:
         entries: entry fields, one mapping per entry (at least one field each).
@@ -260,7 +287,7 @@ def admit(
     """
     args = admit_args(entries, maxlen=maxlen, limit=limit, no_group=no_group, batch=batch)
     keys = [stream] if batch is None else [stream, producer_key(stream, batch.producer_id)]
-    raw: Any = call_once(client, "FCALL", ADMIT_FUNCTION, len(keys), *keys, *args)
+    raw: Any = call_once(client, "FCALL", ADMIT_FUNCTION, len(keys), *keys, *args, conn=conn)
     return parse_admission(raw)
 
 
@@ -304,13 +331,14 @@ exit codes: 0 done, 2 usage or configuration error, 3 Redis error""",
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    client = redis.Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=settings.connect_timeout_s
-    )
+    client = sync_client(settings)  # Sentinel URLs, TLS, password files, refusal waits
     try:
         if args.command == "load":
             client.function_load(LIBRARY_CODE, replace=True)
         print(f"ingest library version {loaded_version(client)} at {settings.safe_url}")
+    except IngestError as exc:  # refused credentials, TLS, ACL: 2; Redis unreachable: 3
+        print(f"error: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, RedisUnavailable) else 2
     except redis.RedisError as exc:
         print(f"error: {redact_url(settings.redis_url)}: {exc}", file=sys.stderr)
         return 3

@@ -4,20 +4,31 @@ Used by the producer (:class:`ingest.producer.Producer`) and made to fit a dead-
 (offer a batch of field dicts, get its entry IDs). Every way a batch can be held up is handled
 here, once:
 
-* **backpressure** (reason ``high-water`` or ``cap``) and **OOM** replies under ``noeviction``:
-  wait with capped backoff (:class:`~ingest.backpressure.Waiter`, 10 ms doubling to 0.5 s) and
-  offer it again until the backlog is at or below the low-water mark, for up to
+* **backpressure** (reason ``high-water`` or ``cap``), and the refusals that hold writes back
+  (:mod:`ingest.refusals`, budget ``block``: ``OOM`` under ``noeviction``, ``NOREPLICAS``
+  under ``min-replicas-to-write``): wait with capped backoff
+  (:class:`~ingest.backpressure.Waiter`, 10 ms doubling to 0.5 s) and offer it again until the
+  backlog is at or below the low-water mark and Redis takes writes, for up to
   ``max_block_s``; then :class:`Blocked` (a :class:`~ingest.errors.BackpressureTimeout` that
-  names what holds the backlog);
+  names what holds the producer back);
 * **the function is missing or outdated** (a restart without persistence, ``FUNCTION FLUSH``):
   load it again (:func:`ingest.library.ensure_loaded`) and re-send at once;
-* **a connection error or timeout**: the batch is re-sent with capped backoff (50 ms doubling
+* **a connection error or timeout, or a refusal of budget** ``outage`` (``LOADING``,
+  ``BUSY``, ``READONLY`` from a demoted primary, ``MASTERDOWN``, ``TRYAGAIN``,
+  ``CLUSTERDOWN`` ...; the reconnect kinds drop the pool's connections first, so a Sentinel
+  client asks for the primary again): the batch is re-sent with capped backoff (50 ms doubling
   to 2 s) for up to ``connect_timeout_s`` after the first error, then
-  :class:`~ingest.errors.RedisUnavailable`. Each re-send is logged with its cause and counted
-  (``retries``). It is idempotent: every batch carries this admitter's producer id and a
-  sequence number (:class:`~ingest.admission.BatchId`), and the function answers a batch it
-  has already admitted with the IDs it gave it (``repeats``), so a batch whose first send
-  landed and whose reply was lost is not appended twice.
+  :class:`~ingest.errors.RedisUnavailable` (:class:`~ingest.errors.Refused` after refusals).
+  Each re-send is logged with its cause and counted (``retries``). It is idempotent: every
+  batch carries this admitter's producer id and a sequence number
+  (:class:`~ingest.admission.BatchId`), and the function answers a batch it has already
+  admitted with the IDs it gave it (``repeats``), so a batch whose first send landed and whose
+  reply was lost is not appended twice. After a failover that lost the batch (the new primary
+  never got it) the re-send appends it: exactly once on the primary that now serves.
+* **durable produce** (:meth:`Admitter.require`, :mod:`ingest.durable`): an admitted batch is
+  done only once enough replicas acknowledged it, asked on the connection that wrote it; a
+  connection error meanwhile re-sends it as above; too few replicas in time raises
+  :class:`~ingest.errors.NotDurable`.
 
 Lag counters the function proved stale (a phantom backlog after a Redis restart) are logged
 once per group, with whether they were repaired.
@@ -36,18 +47,18 @@ import redis
 from ingest import admission
 from ingest.backpressure import Gate, Limits, Waiter
 from ingest.blocked import Blocked, describe_block
-from ingest.connection import CONNECTION_ERRORS, ConnectDeadline
-from ingest.errors import BackpressureTimeout, IngestError
+from ingest.durable import Confirmer, Durability
+from ingest.errors import BackpressureTimeout
+from ingest.refusals import REFUSALS, describe
+from ingest.resending import Sender, Stopped
 from ingest.settings import RedisSettings
+
+__all__ = ["MIN_PRODUCER_TTL_MS", "AdmitStats", "Admitter", "Limits", "Stopped"]
 
 log = logging.getLogger(__name__)
 
 MIN_PRODUCER_TTL_MS = 600_000
 """Shortest time the server remembers a producer's last batch, ms (10 minutes)."""
-
-
-class Stopped(IngestError):
-    """A stop was requested while waiting; the batch was not admitted."""
 
 
 @dataclass(slots=True)
@@ -59,7 +70,8 @@ class AdmitStats:
         blocked_s: seconds spent waiting on backpressure or OOM.
         blocks: blocking episodes (a refused batch starts one; its admission ends it).
         oom_waits: OOM replies waited out.
-        retries: batches re-sent after a connection error or timeout.
+        retries: batches re-sent after a connection error, a timeout or an ``outage``
+            refusal (``LOADING``, ``READONLY`` ...).
         repeats: entries of re-sent batches the function found already in the stream (their
             first send had landed; not appended again).
     """
@@ -70,6 +82,8 @@ class AdmitStats:
     oom_waits: int = 0
     retries: int = 0
     repeats: int = 0
+    replica_waits: int = 0
+    """``NOREPLICAS`` replies waited out (``min-replicas-to-write`` not met)."""
 
 
 def producer_ttl_ms(settings: RedisSettings) -> int:
@@ -128,6 +142,22 @@ class Admitter:
         self._seq = 0
         self._unfinished: tuple[Sequence[Mapping[str, str]], int] | None = None
         self._reported: set[str] = set()
+        self.sender = Sender(
+            client, stream, limits, redis=redis, stats=self.stats, sleep=sleep, clock=clock
+        )
+
+    def require(self, durability: Durability | None) -> None:
+        """Confirm every admitted batch durable (:mod:`ingest.durable`), or no more (``None``)."""
+        if durability is None:
+            self.sender.confirmer = None
+            return
+        self.sender.confirmer = Confirmer(
+            self.client,
+            durability,
+            self.stream,
+            clock=self._clock,
+            should_stop=self._should_stop,
+        )
 
     def admit(self, batch: Sequence[Mapping[str, str]]) -> admission.Admission:
         """Offer ``batch`` (entry fields, at least one field each) until it is admitted.
@@ -142,6 +172,8 @@ class Admitter:
         Raises:
             Blocked: refused for longer than ``max_block_s``; names what holds the backlog.
             RedisUnavailable: no reply for ``connect_timeout_s`` after the first error.
+            Refused: an ``outage`` refusal lasted ``connect_timeout_s``.
+            NotDurable: durable produce is on and too few replicas acknowledged the batch.
             Stopped: ``should_stop`` turned true while waiting.
             ConfigError: Redis refused the credentials on a reconnect.
             AdmissionUnavailable: the function is missing and may not be loaded.
@@ -156,12 +188,14 @@ class Admitter:
         waiter: Waiter | None = None
         try:
             while True:
-                result = self._offer(batch, batch_id)
+                result = self.sender.offer(batch, batch_id, self.gate.limit)
+                if result is None:  # a refusal that holds writes back (OOM, NOREPLICAS)
+                    self.gate.observe(False)
                 if result is not None:
                     self._observe(result)
                     if result.admitted:
                         return self._admitted(result, batch_id.seq, len(batch))
-                waiter = waiter or self._start_waiting()
+                waiter = waiter or self._start_waiting(refused=result is None)
                 if self._should_stop():
                     raise Stopped("stop requested while waiting on backpressure")
                 if self.on_wait is not None:
@@ -200,14 +234,22 @@ class Admitter:
             )
         return result
 
-    def _start_waiting(self) -> Waiter:
+    def _start_waiting(self, refused: bool) -> Waiter:
         self.stats.blocks += 1
-        log.info(
-            "backpressure: backlog %s (largest in group %r), waiting for %s or less",
-            self.last_backlog,
-            self._holder or None,
-            self.limits.marks.low,
-        )
+        if refused:
+            code = self.sender.held_back
+            log.warning(
+                "backpressure: Redis refuses writes: %s; waiting up to %g s",
+                describe(REFUSALS[code]) if code in REFUSALS else code,
+                self.limits.max_block_s,
+            )
+        else:
+            log.info(
+                "backpressure: backlog %s (largest in group %r), waiting for %s or less",
+                self.last_backlog,
+                self._holder or None,
+                self.limits.marks.low,
+            )
         return Waiter(
             self.limits.marks, self.limits.max_block_s, sleep=self._sleep, clock=self._clock
         )
@@ -216,53 +258,9 @@ class Admitter:
         try:
             waiter.wait(self.last_backlog)
         except BackpressureTimeout as exc:
-            reason = "oom" if result is None else result.reason
+            reason = self.sender.held_back.lower() if result is None else result.reason
             detail = describe_block(self.client, self.stream, reason, self.limits)
             raise Blocked(exc, reason=reason, detail=detail) from None
-
-    def _offer(
-        self, batch: Sequence[Mapping[str, str]], batch_id: admission.BatchId
-    ) -> admission.Admission | None:
-        """One admission call, re-sent after connection errors and a missing function;
-        ``None`` after an OOM reply (wait as for backpressure)."""
-        deadline: ConnectDeadline | None = None
-        reloaded = False
-        while True:
-            try:
-                return admission.admit(
-                    self.client,
-                    self.stream,
-                    batch,
-                    maxlen=self.limits.maxlen,
-                    limit=self.gate.limit,
-                    no_group=self.limits.no_group,
-                    batch=batch_id,
-                )
-            except redis.exceptions.OutOfMemoryError:
-                self.stats.oom_waits += 1
-                self.gate.observe(False)
-                return None
-            except redis.ResponseError as exc:
-                if reloaded or not _library_missing(exc):
-                    raise
-                admission.ensure_loaded(self.client)
-                reloaded = True
-            except CONNECTION_ERRORS as exc:
-                # The re-send window starts at the first error: one call may take up to the
-                # socket timeout (a paused server) before it fails.
-                deadline = deadline or ConnectDeadline(self.redis, first_s=0.05, clock=self._clock)
-                wait_s = deadline.next_wait(exc)
-                self.stats.retries += 1
-                log.warning(
-                    "re-sending batch %s (%s entries) to %s in %.2f s after %s: %s",
-                    batch_id.seq,
-                    len(batch),
-                    self.stream,
-                    wait_s,
-                    type(exc).__name__,
-                    exc,
-                )
-                self._sleep(wait_s)
 
     def _report_repairs(self, repairs: Sequence[admission.Repair]) -> None:
         for repair in repairs:
@@ -284,8 +282,3 @@ class Admitter:
                 repair.undelivered,
                 outcome,
             )
-
-
-def _library_missing(exc: redis.ResponseError) -> bool:
-    text = str(exc).lower()
-    return "function not found" in text or "caller speaks protocol" in text

@@ -27,7 +27,8 @@ class Blocked(BackpressureTimeout):
 
     Attributes:
         reason: ``high-water`` (backlog above the mark), ``cap`` (no room under ``maxlen``
-            without trimming entries a group still needs) or ``oom`` (Redis above maxmemory).
+            without trimming entries a group still needs), ``oom`` (Redis above maxmemory) or
+            ``noreplicas`` (fewer replicas in sync than Redis' ``min-replicas-to-write``).
         detail: what holds the backlog, with a remedy ("" when it could not be read).
     """
 
@@ -69,6 +70,12 @@ def explain(state: StreamState, reason: str, limits: Limits) -> str:
         return (
             "Redis is above its maxmemory (noeviction): free memory, raise maxmemory, or let "
             "the workers catch up so acknowledged entries can be trimmed"
+        )
+    if reason == "noreplicas":
+        return (
+            "Redis refuses writes (NOREPLICAS): fewer replicas are connected and in sync than "
+            "its min-replicas-to-write; bring a replica back (INFO replication on the primary "
+            "shows them), or lower min-replicas-to-write"
         )
     if not state.groups:
         return (

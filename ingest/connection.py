@@ -5,27 +5,20 @@ command (redis-py's connection pool set-up). Single-command blips (a dropped con
 absorbed by redis-py's own ``retry=`` with capped exponential backoff and jitter; callers do not
 wrap the same call in tenacity again, since nested retries multiply.
 
-A refusal is not an outage: when Redis rejects the credentials (wrong password, unknown or
-disabled ACL user, no password given to a server that needs one) or has no database of the
-URL's index, retrying cannot help. Every connection these clients open checks for that in its
-handshake and raises :class:`RedisRefused` (a :class:`~ingest.errors.ConfigError`: CLI exit 2)
-at once. It is not one of :data:`CONNECTION_ERRORS`, so no retry loop swallows it (redis-py
-files ``AuthenticationError`` under ``ConnectionError``, which would be retried for the whole
-connect timeout and then reported as "unreachable").
-
-The same holds for the other configuration errors a connection can meet, each a
-:class:`~ingest.errors.ConfigError` raised at once: a failed TLS handshake
-(:class:`~ingest.tls.TlsError`), an ACL denial of any command, also one a Function runs
-(:class:`~ingest.permissions.PermissionDenied`, naming the command, the key and the role that
-grants it), and a peer that does not speak the Redis protocol (:class:`NotRedis`).
+A ``redis+sentinel://`` URL gives a client of the primary behind Sentinel that follows
+failovers (:mod:`ingest.sentinel`); any other URL a client of that address. Either way the
+client is a :class:`~ingest.checked.CheckedRedis` (or its asyncio twin): configuration errors
+(refused credentials, TLS, ACL denials, a peer that is not Redis) are raised at once as
+:class:`~ingest.errors.ConfigError`, never retried as outages, and, given a wait policy,
+refusals (``LOADING``, ``NOREPLICAS``, ``READONLY`` ..., :mod:`ingest.refusals`) are waited
+out (:mod:`ingest.checked`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -33,10 +26,41 @@ import redis.asyncio
 from redis.backoff import EqualJitterBackoff
 from redis.retry import Retry
 
-from ingest import permissions
-from ingest.errors import ConfigError, RedisUnavailable
+from ingest.checked import CheckedAsyncRedis, CheckedRedis, WaitPolicy, checked_error
+from ingest.errors import RedisUnavailable
+from ingest.handshake import (
+    AUTH_ERRORS,
+    HANDSHAKE_ERRORS,
+    NotRedis,
+    RedisRefused,
+    checked_connect,
+    checked_connect_async,
+    refusal,
+)
+from ingest.sentinel import FAILOVERS, async_sentinel_client, sync_sentinel_client
+from ingest.sentinel_url import is_sentinel_url, parse_sentinel_url
 from ingest.settings import RedisSettings, redact_url
-from ingest.tls import tls_failure, tls_options, warn_if_insecure
+from ingest.tls import tls_options, warn_if_insecure
+
+__all__ = [
+    "AUTH_ERRORS",
+    "CONNECTION_ERRORS",
+    "CheckedAsyncRedis",
+    "CheckedRedis",
+    "ConnectDeadline",
+    "NotRedis",
+    "RedisRefused",
+    "WaitPolicy",
+    "async_client",
+    "checked_error",
+    "describe_primary",
+    "primary_label",
+    "probe_client",
+    "refusal",
+    "sync_client",
+    "wait_until_reachable",
+    "wait_until_reachable_async",
+]
 
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     redis.ConnectionError,
@@ -45,116 +69,6 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     OSError,
 )
 """Errors that mean "Redis is not reachable right now" (retry, reconnect)."""
-
-AUTH_ERRORS: tuple[type[Exception], ...] = (
-    redis.AuthenticationError,
-    redis.AuthenticationWrongNumberOfArgsError,
-)
-"""redis-py's errors for a refused AUTH/HELLO (``WRONGPASS``, ``NOAUTH``, no password set)."""
-
-_HANDSHAKE_ERRORS: tuple[type[Exception], ...] = (redis.AuthenticationError, redis.ResponseError)
-
-
-class RedisRefused(ConfigError):
-    """Redis refused the credentials of the URL, or has no database of its index.
-
-    A configuration error (CLIs exit 2), raised on the first connection attempt and never
-    retried. The message names the URL with any password redacted and Redis' reply.
-    """
-
-
-class NotRedis(ConfigError):
-    """The server at the URL answered something that is not the Redis protocol (a wrong
-    port, an HTTP or TLS endpoint): a configuration error (CLIs exit 2), not retried."""
-
-
-def _not_redis(safe_url: str, exc: BaseException) -> NotRedis:
-    return NotRedis(
-        f"the server at {safe_url} does not speak the Redis protocol ({type(exc).__name__}): "
-        "is the host and port (and redis:// versus rediss://) right?"
-    )
-
-
-def refusal(exc: BaseException, safe_url: str, db: int | str = 0) -> RedisRefused | None:
-    """The :class:`RedisRefused` that ``exc`` (raised while connecting) means, or ``None``.
-
-    Args:
-        exc: an error from the connection handshake or the first command.
-        safe_url: the Redis URL, password already redacted (for the message).
-        db: the database index the connection selects.
-    """
-    text = str(exc)
-    code = getattr(exc, "status_code", None) or text.split(" ", 1)[0]
-    if isinstance(exc, AUTH_ERRORS) or code in ("NOAUTH", "WRONGPASS"):
-        return RedisRefused(f"Redis at {safe_url} refused the credentials: {text}")
-    if isinstance(exc, redis.ResponseError) and "DB index is out of range" in text:
-        return RedisRefused(
-            f"Redis at {safe_url} has no database {db} ({text}): the server's `databases` "
-            "setting is lower; fix the database index in the URL"
-        )
-    return None
-
-
-# The handshake runs without redis-py's health-check PING, as its own connect path does: a
-# PING refused with NOAUTH would reconnect, and so call this hook again, without end.
-
-
-def _checked_connect(safe_url: str) -> Callable[[redis.connection.AbstractConnection], None]:
-    def on_connect(conn: redis.connection.AbstractConnection) -> None:
-        handshake = getattr(conn, "on_connect_check_health", None)
-        try:
-            if handshake is None:  # redis-py < 5.3
-                conn.on_connect()  # type: ignore[no-untyped-call]
-            else:
-                handshake(check_health=False)
-        except _HANDSHAKE_ERRORS as exc:
-            refused = refusal(exc, safe_url, conn.db)
-            if refused is None:
-                raise
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            raise refused from exc
-        except (redis.exceptions.InvalidResponse, redis.ConnectionError) as exc:
-            failure = _handshake_failure(exc, conn, safe_url)
-            if failure is None:
-                raise
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            raise failure from None
-
-    return on_connect
-
-
-def _handshake_failure(exc: Exception, conn: object, safe_url: str) -> ConfigError | None:
-    # A server refusing our client certificate says so in a TLS alert on the first read
-    # (TLS 1.3), which redis-py reports as a ConnectionError caused by the ssl.SSLError.
-    if isinstance(exc, redis.exceptions.InvalidResponse):
-        return _not_redis(safe_url, exc)
-    return tls_failure(exc, f"{getattr(conn, 'host', '?')}:{getattr(conn, 'port', '?')}")
-
-
-def _checked_connect_async(
-    safe_url: str,
-) -> Callable[[redis.asyncio.connection.AbstractConnection], Awaitable[None]]:
-    async def on_connect(conn: redis.asyncio.connection.AbstractConnection) -> None:
-        handshake = getattr(conn, "on_connect_check_health", None)
-        try:
-            if handshake is None:  # redis-py < 5.3
-                await conn.on_connect()
-            else:
-                await handshake(check_health=False)
-        except _HANDSHAKE_ERRORS as exc:
-            refused = refusal(exc, safe_url, conn.db)
-            if refused is None:
-                raise
-            await conn.disconnect()
-            raise refused from exc
-        except (redis.exceptions.InvalidResponse, redis.ConnectionError) as exc:
-            failure = _handshake_failure(exc, conn, safe_url)
-            if failure is None:
-                raise
-            await conn.disconnect()
-            raise failure from None
-
-    return on_connect
 
 
 def _retry() -> Retry:
@@ -179,109 +93,26 @@ def _options(settings: RedisSettings, *, asyncio: bool) -> dict[str, Any]:
     return options
 
 
-def _user(client: redis.Redis | redis.asyncio.Redis) -> str:
-    kwargs = client.connection_pool.connection_kwargs
-    return str(kwargs.get("username") or "default")
-
-
-def checked_error(exc: Exception, args: tuple[Any, ...], client: Any) -> Exception:
-    """The error ``exc`` (raised by ``client`` running ``args``) stands for: a
-    :class:`~ingest.permissions.PermissionDenied` for an ACL denial, :class:`NotRedis` for a peer
-    that is not Redis, the :class:`~ingest.errors.ConfigError` a connection error wraps, else
-    ``exc`` itself. For code that sends commands past :class:`CheckedRedis` (e.g. without
-    redis-py's re-send)."""
-    # redis-py's asyncio connection wraps any error of connecting (our TlsError too) in a
-    # ConnectionError, which would be retried as an outage: unwrap a configuration error.
-    if isinstance(exc, redis.ConnectionError) and isinstance(exc.__cause__, ConfigError):
-        return exc.__cause__
-    denied = permissions.denial(exc, args, _user(client))
-    if denied is not None:
-        return denied
-    if isinstance(exc, redis.exceptions.InvalidResponse):
-        return _not_redis(
-            redact_url(str(client.connection_pool.connection_kwargs.get("host"))), exc
-        )
-    return exc
-
-
-_CHECKED = (redis.ResponseError, redis.exceptions.InvalidResponse, redis.ConnectionError)
-
-
-class CheckedRedis(redis.Redis):
-    """``redis.Redis`` whose ACL denials (also in pipelines) raise
-    :class:`~ingest.permissions.PermissionDenied` and whose non-Redis peers :class:`NotRedis`."""
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        try:
-            return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        except _CHECKED as exc:
-            checked = checked_error(exc, args, self)
-            if checked is exc:
-                raise
-            raise checked from None
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
-        pipe = super().pipeline(transaction, shard_hint)
-        pipe.__class__ = _checked_pipeline(type(pipe))
-        return pipe
-
-
-class CheckedAsyncRedis(redis.asyncio.Redis):
-    """:class:`CheckedRedis` for asyncio."""
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        try:
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        except _CHECKED as exc:
-            checked = checked_error(exc, args, self)
-            if checked is exc:
-                raise
-            raise checked from None
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
-        pipe = super().pipeline(transaction, shard_hint)
-        pipe.__class__ = _checked_pipeline(type(pipe))
-        return pipe
-
-
-_PIPELINES: dict[Any, type] = {}
-
-
-def _checked_pipeline(base: Any) -> type:
-    """A subclass of redis-py's (sync or async) pipeline class whose ``execute`` translates
-    errors like :class:`CheckedRedis` (the pipeline's error text names the command)."""
-    found = _PIPELINES.get(base)
-    if found is not None:
-        return found
-    if inspect.iscoroutinefunction(base.execute):
-
-        async def execute_async(self: Any, raise_on_error: bool = True) -> Any:
-            try:
-                return await base.execute(self, raise_on_error)
-            except _CHECKED as exc:
-                checked = checked_error(exc, (), self)
-                if checked is exc:
-                    raise
-                raise checked from None
-
-        found = type(f"Checked{base.__name__}", (base,), {"execute": execute_async})
+def _build(
+    settings: RedisSettings, options: dict[str, Any], policy: WaitPolicy | None
+) -> CheckedRedis:
+    options["redis_connect_func"] = checked_connect(settings.safe_url)
+    if settings.sentinel:
+        client: Any = sync_sentinel_client(settings, options, CheckedRedis)
     else:
-
-        def execute(self: Any, raise_on_error: bool = True) -> Any:
-            try:
-                return base.execute(self, raise_on_error)
-            except _CHECKED as exc:
-                checked = checked_error(exc, (), self)
-                if checked is exc:
-                    raise
-                raise checked from None
-
-        found = type(f"Checked{base.__name__}", (base,), {"execute": execute})
-    _PIPELINES[base] = found
-    return found
+        client = CheckedRedis.from_url(settings.redis_url, **options)
+    client.wait_policy, client.safe_url = policy, settings.safe_url
+    return client  # type: ignore[no-any-return]
 
 
-def sync_client(settings: RedisSettings) -> redis.Redis:
+def wait_policy(settings: RedisSettings, block_s: float | None = None) -> WaitPolicy:
+    """The refusal waits of a CLI's client: ``connect_timeout_s`` for outages, ``block_s``
+    (default the same) for ``NOREPLICAS``/``OOM``."""
+    outage_s = settings.connect_timeout_s
+    return WaitPolicy(settings.safe_url, outage_s, outage_s if block_s is None else block_s)
+
+
+def sync_client(settings: RedisSettings, *, block_s: float | None = None) -> CheckedRedis:
     """A :class:`CheckedRedis` for ``settings.redis_url`` with ``decode_responses=True``.
 
     Replies are decoded as UTF-8 with ``surrogateescape``: a byte that is not UTF-8 (written by
@@ -293,41 +124,70 @@ def sync_client(settings: RedisSettings) -> redis.Redis:
     Socket timeout is ``settings.socket_timeout_s``; connect timeout is
     ``min(5, connect_timeout_s)`` seconds per attempt. TLS is verified unless
     ``tls_insecure`` (warned once); the password comes from the URL or ``password_file``.
-    A connection whose credentials or database index Redis refuses raises
-    :class:`RedisRefused`, a failed TLS handshake :class:`~ingest.tls.TlsError`, a non-Redis
-    peer :class:`NotRedis`, an ACL denial :class:`~ingest.permissions.PermissionDenied`
-    (none retried).
+    A ``redis+sentinel://`` URL reaches the service's primary through the sentinels and
+    follows failovers (:mod:`ingest.sentinel`). Refusals are waited out with a log line
+    (:mod:`ingest.checked`): for ``connect_timeout_s``, and ``NOREPLICAS``/``OOM`` for
+    ``block_s`` (default ``connect_timeout_s``; the producer passes ``--max-block``), then
+    :class:`~ingest.errors.Refused`. A connection whose credentials or database index Redis
+    refuses raises :class:`RedisRefused`, a failed TLS handshake
+    :class:`~ingest.tls.TlsError`, a non-Redis peer :class:`NotRedis`, an ACL denial
+    :class:`~ingest.permissions.PermissionDenied` (none retried).
     """
-    return CheckedRedis.from_url(
-        settings.redis_url,
-        retry=_retry(),
-        redis_connect_func=_checked_connect(settings.safe_url),
-        **_options(settings, asyncio=False),
-    )
+    options = _options(settings, asyncio=False)
+    options["retry"] = _retry()
+    return _build(settings, options, wait_policy(settings, block_s))
 
 
-def async_client(settings: RedisSettings) -> redis.asyncio.Redis:
-    """A :class:`CheckedAsyncRedis` built like :func:`sync_client`."""
-    return CheckedAsyncRedis.from_url(
-        settings.redis_url,
-        retry=redis.asyncio.retry.Retry(EqualJitterBackoff(cap=2.0, base=0.05), retries=3),
-        redis_connect_func=_checked_connect_async(settings.safe_url),
-        **_options(settings, asyncio=True),
-    )
+def async_client(settings: RedisSettings, *, wait_refusals: bool = False) -> redis.asyncio.Redis:
+    """A :class:`CheckedAsyncRedis` built like :func:`sync_client`; it waits out refusals only
+    with ``wait_refusals`` (the worker's loops handle them themselves)."""
+    options = _options(settings, asyncio=True)
+    options["retry"] = redis.asyncio.retry.Retry(EqualJitterBackoff(cap=2.0, base=0.05), retries=3)
+    options["redis_connect_func"] = checked_connect_async(settings.safe_url)
+    if settings.sentinel:
+        client: Any = async_sentinel_client(settings, options, CheckedAsyncRedis)
+    else:
+        client = CheckedAsyncRedis.from_url(settings.redis_url, **options)
+    client.wait_policy = wait_policy(settings) if wait_refusals else None
+    client.safe_url = settings.safe_url
+    return client  # type: ignore[no-any-return]
 
 
-def probe_client(settings: RedisSettings, timeout_s: float) -> redis.Redis:
+def probe_client(settings: RedisSettings, timeout_s: float) -> CheckedRedis:
     """A small :class:`CheckedRedis` for probes and samplers: ``timeout_s`` socket and connect
-    timeouts, no retries (a probe reports an outage within about ``timeout_s``), the same TLS
-    and credentials as :func:`sync_client`."""
+    timeouts, no retries and no refusal waits (a probe reports an outage within about
+    ``timeout_s``), the same TLS and credentials as :func:`sync_client`."""
     options = _options(settings, asyncio=False)
     options.update(socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-    return CheckedRedis.from_url(
-        settings.redis_url,
-        retry=Retry(EqualJitterBackoff(cap=2.0, base=0.05), retries=0),
-        redis_connect_func=_checked_connect(settings.safe_url),
-        **options,
-    )
+    options["retry"] = Retry(EqualJitterBackoff(cap=2.0, base=0.05), retries=0)
+    return _build(settings, options, None)
+
+
+def describe_primary(redis_url: str) -> dict[str, Any] | None:
+    """Which primary this process talks to through Sentinel: ``{"service", "primary"
+    ("host:port" or ``None`` before the first connection), "sentinels" (``host:port``
+    list), "failovers"}``; ``None`` for a URL without Sentinel. No credentials."""
+    if not is_sentinel_url(redis_url):
+        return None
+    address = parse_sentinel_url(redis_url)
+    primary = FAILOVERS.primary(address.sentinel_list, address.service)
+    return {
+        "service": address.service,
+        "primary": None if primary is None else f"{primary[0]}:{primary[1]}",
+        "sentinels": [f"{host}:{port}" for host, port in address.sentinels],
+        "failovers": FAILOVERS.failovers(address.sentinel_list, address.service),
+    }
+
+
+def primary_label(redis_url: str) -> str:
+    """``service 'ingest', primary 10.0.0.5:6379, 1 failover`` for a Sentinel URL, "" for any
+    other (for titles and probe details; no credentials)."""
+    found = describe_primary(redis_url)
+    if found is None:
+        return ""
+    count = found["failovers"]
+    failovers = f", {count} failover{'s' if count != 1 else ''}" if count else ""
+    return f"service {found['service']!r}, primary {found['primary'] or 'not found yet'}{failovers}"
 
 
 class ConnectDeadline:
@@ -397,7 +257,7 @@ def wait_until_reachable(
         try:
             client.ping()
             return
-        except _HANDSHAKE_ERRORS as exc:
+        except HANDSHAKE_ERRORS as exc:
             raise _refused(exc, settings) from exc
         except CONNECTION_ERRORS as exc:
             sleep(deadline.next_wait(exc))
@@ -410,7 +270,7 @@ async def wait_until_reachable_async(client: redis.asyncio.Redis, settings: Redi
         try:
             await client.ping()
             return
-        except _HANDSHAKE_ERRORS as exc:
+        except HANDSHAKE_ERRORS as exc:
             raise _refused(exc, settings) from exc
         except CONNECTION_ERRORS as exc:
             await asyncio.sleep(deadline.next_wait(exc))

@@ -76,3 +76,41 @@ class RedisUnavailable(IngestError):
 
     The message names the URL with any password redacted. CLIs turn it into exit code 3.
     """
+
+
+class Refused(RedisUnavailable):
+    """Redis kept refusing a command (:mod:`ingest.refusals`: ``LOADING``, ``NOREPLICAS``,
+    ``READONLY`` ...) for the whole wait allowed.
+
+    Attributes:
+        code: the last refusal's error code.
+        budget: ``block`` (the wait counted against ``--max-block``: CLIs exit 4) or
+            ``outage`` (against ``--connect-timeout``: exit 3).
+        waited_s: seconds waited.
+    """
+
+    def __init__(self, message: str, *, code: str, budget: str, waited_s: float) -> None:
+        super().__init__(message)
+        self.code, self.budget, self.waited_s = code, budget, waited_s
+
+
+class NotDurable(IngestError):
+    """A batch is in the stream on the primary, but fewer replicas than ``--min-replicas``
+    acknowledged it within ``--replica-timeout`` (or the primary did not fsync it where asked):
+    a failover may lose it. CLIs exit 5.
+
+    Attributes:
+        seq: the batch's sequence number.
+        size: entries in the batch.
+        first_id, last_id: its entry IDs on the primary that took it.
+        replicas: replicas that acknowledged it; ``wanted`` how many were asked for.
+        fsynced: ``False`` when the primary's AOF fsync (WAITAOF) was asked for and missing.
+    """
+
+    def __init__(
+        self, message: str, *, seq: int, size: int, first_id: str, last_id: str,
+        replicas: int, wanted: int, fsynced: bool = True,
+    ) -> None:  # fmt: skip
+        super().__init__(message)
+        self.seq, self.size, self.first_id, self.last_id = seq, size, first_id, last_id
+        self.replicas, self.wanted, self.fsynced = replicas, wanted, fsynced

@@ -85,6 +85,18 @@ BLOCKED_TIME = _c(
 BLOCK_DURATION = _h(
     "ingest.producer.backpressure.block.duration", "Length of each backpressure pause"
 )
+FAILOVERS = _c(
+    "ingest.producer.failovers", "Sentinel failovers the producer followed", "{failover}"
+)
+REPLICA_WAITS = _c(
+    "ingest.producer.replica_waits",
+    "NOREPLICAS refusals waited out (fewer replicas in sync than min-replicas-to-write)",
+    "{refusal}",
+)
+NOT_DURABLE = _c(
+    "ingest.producer.not_durable",
+    "Events of a batch fewer replicas than --min-replicas acknowledged (not counted produced)",
+)
 
 # ---- worker ---------------------------------------------------------------------------------
 READ = _c("ingest.worker.read", "Entries read with XREADGROUP (own pending history included)")
@@ -151,6 +163,9 @@ PRODUCER_COUNTERS: tuple[tuple[MetricSpec, str], ...] = (
     (REJECTED, "rejected"),
     (BACKPRESSURE_BLOCKS, "blocks"),
     (BLOCKED_TIME, "blocked_s"),
+    (FAILOVERS, "failovers"),
+    (REPLICA_WAITS, "replica_waits"),
+    (NOT_DURABLE, "not_durable"),
 )
 """Producer counter -> attribute of the producer's stats object."""
 

@@ -24,18 +24,30 @@ Exit codes:
        or is the input, a CSV header naming a column twice or lacking the --id-field or a
        --csv-types column, a multi-line JSON document given as JSON Lines: nothing of that
        file produced)
-  3    Redis unreachable after --connect-timeout
-  4    backpressure timeout (--max-block); the message names what holds the backlog
+  3    Redis unreachable after --connect-timeout, or refusing for that long (LOADING, BUSY,
+       READONLY from a replica or demoted primary, MASTERDOWN, TRYAGAIN, CLUSTERDOWN: each
+       waited out with a log line meanwhile)
+  4    backpressure timeout (--max-block); the message names what holds the backlog (a
+       consumer group, the cap, Redis out of memory, or NOREPLICAS: too few replicas in sync
+       for Redis' min-replicas-to-write)
+  5    durable produce (--min-replicas): a batch reached fewer replicas than asked within
+       --replica-timeout; the message names its lines, which are in the stream on the
+       primary but may be lost in a failover; the run stops there
   70   internal error (a bug): what was read before it is sent (or the lines not sent are
        named), the summary is printed
   128+N  interrupted by signal N (130 SIGINT, 143 SIGTERM)
-After exit 3, 4, 70 or a signal, re-running the same command is safe (events already in the
-stream keep their ids; the sink skips repeats), and ``--from-line N`` resumes where the run
-stopped (the error message and the summary's ``resume_from_line`` give N).
+After exit 3, 4, 5, 70 or a signal, re-running the same command is safe (events already in
+the stream keep their ids; the sink skips repeats), and ``--from-line N`` resumes where the
+run stopped (the error message and the summary's ``resume_from_line`` give N).
+
+Through Sentinel (``--redis-url redis+sentinel://host:26379,.../<service>``) a failover is
+followed: the batch in flight is re-sent to the new primary (idempotently), one log line and
+the summary's ``failovers`` say so.
 
 On a terminal a progress bar shows events, events/s, backlog and time blocked. At the end one
 line of JSON goes to stdout: ``produced, rejected, bytes, seconds, blocked_s, blocks, batches,
-oom_waits, retries, already_in_stream, skipped, interrupted, resume_from_line``.
+oom_waits, retries, already_in_stream, skipped, interrupted, resume_from_line, failovers,
+replica_waits, not_durable``.
 SIGINT/SIGTERM: finish the current batch (or stop waiting on backpressure), print the summary
 with ``"interrupted": true`` and exit 128+signal; a second signal exits at once.
 """
@@ -57,7 +69,7 @@ import redis
 from ingest import codec, logs, metrics, otel_setup
 from ingest.admission import AdmissionUnavailable
 from ingest.connection import sync_client, wait_until_reachable
-from ingest.errors import BackpressureTimeout, ConfigError, RedisUnavailable
+from ingest.errors import BackpressureTimeout, ConfigError, NotDurable, RedisUnavailable, Refused
 from ingest.feeding import Pacer, Run, StopFlag, make_progress, records
 from ingest.helptext import plain_help
 from ingest.producer import Producer, ProducerStopped
@@ -70,6 +82,7 @@ __all__ = ["Pacer", "Run", "StopFlag", "build_parser", "main", "make_progress", 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_BACKPRESSURE = 0, 1, 2, 3, 4
+EXIT_NOT_DURABLE = 5
 EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE
 
 
@@ -134,8 +147,13 @@ def main(
         shutdown_otel()
 
 
+def _refused_code(exc: Refused) -> int:
+    # NOREPLICAS and OOM hold writes back like backpressure; the rest is unavailability.
+    return EXIT_BACKPRESSURE if exc.budget == "block" else EXIT_UNREACHABLE
+
+
 def _run(settings: ProducerSettings, stop: StopFlag, stdin: IO[bytes] | None) -> int:
-    client = sync_client(settings.redis)
+    client = sync_client(settings.redis, block_s=settings.max_block_s)
     try:
         wait_until_reachable(client, settings.redis)
         producer = Producer(client, settings, should_stop=stop.is_set)
@@ -143,6 +161,9 @@ def _run(settings: ProducerSettings, stop: StopFlag, stdin: IO[bytes] | None) ->
         instruments = metrics.register_producer_metrics(producer.stats, stream=settings.stream)
         if instruments is not None:
             producer.on_blocked = instruments.blocked
+    except Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return _refused_code(exc)
     except RedisUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -165,9 +186,21 @@ def _run(settings: ProducerSettings, stop: StopFlag, stdin: IO[bytes] | None) ->
         code = _feed(run, settings, stdin)
         if hint := run.refeed_hint():
             print(hint, file=sys.stderr)
-    print(codec.dumps(run.summary(finished=code in (EXIT_OK, EXIT_REJECTED))), flush=True)
+    print(codec.dumps(summary(run, finished=code in (EXIT_OK, EXIT_REJECTED))), flush=True)
     client.close()
     return code
+
+
+def summary(run: Run, finished: bool) -> dict[str, Any]:
+    """The end-of-run summary (:meth:`Run.summary`) with the HA counters: ``failovers``
+    (Sentinel), ``replica_waits`` (NOREPLICAS waited out) and ``not_durable`` (entries of a
+    batch too few replicas acknowledged)."""
+    stats = run.producer.stats
+    found = run.summary(finished=finished)
+    found.update(
+        failovers=stats.failovers, replica_waits=stats.replica_waits, not_durable=stats.not_durable
+    )
+    return found
 
 
 def resume_hint(run: Run) -> str:
@@ -198,8 +231,12 @@ def _feed(run: Run, settings: ProducerSettings, stdin: IO[bytes] | None) -> int:
         run.feed(records(settings, stdin, run.read_in))
     except BackpressureTimeout as exc:
         return _stopped(run, str(exc), EXIT_BACKPRESSURE)
+    except Refused as exc:
+        return _stopped(run, str(exc), _refused_code(exc))
     except RedisUnavailable as exc:
         return _stopped(run, str(exc), EXIT_UNREACHABLE)
+    except NotDurable as exc:
+        return _stopped(run, f"{_lines(run)}: {exc}", EXIT_NOT_DURABLE)
     except ProducerStopped:
         run.interrupted = True
     except (InputError, ConfigError) as exc:  # ConfigError: credentials refused on a reconnect
@@ -217,6 +254,14 @@ def _feed(run: Run, settings: ProducerSettings, stdin: IO[bytes] | None) -> int:
         print(f"interrupted: {resume_hint(run)}", file=sys.stderr)
         return 128 + (run.stop.signum or signal.SIGINT)
     return EXIT_REJECTED if run.producer.stats.rejected else EXIT_OK
+
+
+def _lines(run: Run) -> str:
+    """``lines 501-1000 of data.csv`` for the events not known to be in the stream durably."""
+    lines = run.unsent_lines
+    if not lines:
+        return f"the last batch of {run.name}"
+    return f"lines {lines[0]}-{lines[-1]} of {run.name}"
 
 
 def _internal(run: Run, exc: Exception) -> int:

@@ -3,9 +3,13 @@
 One ``FCALL ingest_admit`` per batch of ``batch_size`` entries (one round trip, no per-event
 round trip) through the one admit-and-wait, :class:`ingest.admitting.Admitter`: it waits on
 backpressure and OOM up to ``max_block_s`` (then ``BackpressureTimeout``), reloads a missing
-function, and re-sends a batch after a connection error for up to ``connect_timeout_s``, each
-re-send logged and counted and idempotent at the stream (a batch whose first send landed is
-not appended twice).
+function, and re-sends a batch after a connection error or a refusal such as ``LOADING`` or
+``READONLY`` for up to ``connect_timeout_s``, each re-send logged and counted and idempotent at
+the stream (a batch whose first send landed is not appended twice). Through Sentinel
+(``redis+sentinel://``) the re-sends reach the new primary after a failover.
+
+Durable produce (``min_replicas`` > 0, :mod:`ingest.durable`): a batch counts as produced only
+once that many replicas acknowledged it; otherwise :class:`~ingest.errors.NotDurable`.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from dataclasses import dataclass
 import redis
 from opentelemetry import trace
 
-from ingest import admission, telemetry
+from ingest import admission, durable, telemetry
 from ingest.admitting import AdmitStats, Admitter, Stopped
 from ingest.backpressure import Limits, Watermarks
 from ingest.codec import Event, encode
+from ingest.errors import NotDurable
 from ingest.preflight import check_eviction_policy, check_persistence, record_settings
+from ingest.sentinel import FAILOVERS
+from ingest.sentinel_url import parse_sentinel_url
 from ingest.settings import ProducerSettings
 
 __all__ = [
@@ -44,8 +51,8 @@ class ProducerStats(AdmitStats):
     """Counters since the producer was built (plain numbers; cheap to update and read).
 
     The :class:`~ingest.admitting.AdmitStats` fields (``batches``, ``blocked_s``, ``blocks``,
-    ``oom_waits``, ``retries``, ``repeats``) are kept by the producer's admitter; these by the
-    producer:
+    ``oom_waits``, ``retries``, ``repeats``, ``replica_waits``) are kept by the producer's
+    admitter; these by the producer:
 
     Attributes:
         produced: events in the stream (appended by this producer; a re-send found already
@@ -53,11 +60,17 @@ class ProducerStats(AdmitStats):
         rejected: events refused before sending (too large, not JSON) by ``send_many``'s
             ``on_reject`` path, plus what callers add (the CLI adds malformed input lines).
         bytes: payload bytes (UTF-8 JSON) produced.
+        failovers: failovers of the Sentinel service this process has seen (0 without
+            Sentinel; :class:`ingest.sentinel.FailoverRecord`).
+        not_durable: entries of a batch that reached too few replicas (durable produce):
+            in the stream on the primary, not counted in ``produced``.
     """
 
     produced: int = 0
     rejected: int = 0
     bytes: int = 0
+    failovers: int = 0
+    not_durable: int = 0
 
 
 class Producer:
@@ -106,6 +119,8 @@ class Producer:
         self._buffer: list[dict[str, str]] = []
         self._buffer_bytes = 0
         self._ready = False
+        redis_url = settings.redis.redis_url
+        self._service = parse_sentinel_url(redis_url) if settings.redis.sentinel else None
 
     @property
     def last_backlog(self) -> int:
@@ -137,9 +152,10 @@ class Producer:
         return len(self._buffer)
 
     def prepare(self) -> None:
-        """Check the maxmemory policy and persistence, load the admission function and record
-        the settings in the stream's config hash (:mod:`ingest.preflight`); once, also done
-        lazily.
+        """Check the maxmemory policy and persistence, load the admission function, record
+        the settings in the stream's config hash (:mod:`ingest.preflight`) and, for durable
+        produce, probe what the server can confirm (:func:`ingest.durable.probe`); once, also
+        done lazily.
 
         Raises:
             ConfigError: an ``allkeys-*`` policy without ``allow_eviction``.
@@ -151,6 +167,12 @@ class Producer:
         check_persistence(self.client)
         admission.ensure_loaded(self.client)
         record_settings(self.client, self.settings)
+        if self.settings.min_replicas > 0:
+            found = durable.probe(
+                self.client, self.settings.min_replicas, self.settings.replica_timeout_ms
+            )
+            log.info("durable produce: each batch waits for %s", found.describe())
+            self.admitter.require(found)
         self._ready = True
 
     def encode(self, event: Event) -> dict[str, str]:
@@ -200,7 +222,7 @@ class Producer:
         """Buffer encoded entry fields (:meth:`encode`); flushes a full buffer.
 
         Raises:
-            BackpressureTimeout, RedisUnavailable, ProducerStopped: from the flush.
+            BackpressureTimeout, RedisUnavailable, NotDurable, ProducerStopped: from the flush.
         """
         self._buffer.append(fields)
         self._buffer_bytes += len(fields["data"])
@@ -209,7 +231,9 @@ class Producer:
 
     def flush(self) -> None:
         """Offer the buffered events as one batch, waiting on backpressure as needed; the
-        buffer is kept when that raises (a later flush offers it again)."""
+        buffer is kept when that raises (a later flush offers it again: after
+        :class:`~ingest.errors.NotDurable` it is found already in, and waits for its replicas
+        again)."""
         if not self._buffer:
             return
         self.prepare()
@@ -232,11 +256,16 @@ class Producer:
                 self._inject(span, batch)
             self.admitter.admit(batch)
         except BaseException as exc:
+            if isinstance(exc, NotDurable):
+                self.stats.not_durable = exc.size
             span.record_exception(exc)
             span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
             raise
         finally:
             span.end()
+            if self._service is not None:
+                service = self._service
+                self.stats.failovers = FAILOVERS.failovers(service.sentinel_list, service.service)
         self._buffer, self._buffer_bytes = [], 0
         self.stats.produced += len(batch)
         self.stats.bytes += size

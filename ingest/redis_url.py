@@ -117,7 +117,7 @@ def check_query(url: str) -> None:
         if check is None:
             accepted = ", ".join(sorted(ACCEPTED))
             raise ValueError(f"unknown URL parameter {name!r} (accepted: {accepted})")
-        if name in TLS_PARAMETERS and scheme != "rediss":
+        if name in TLS_PARAMETERS and scheme not in ("rediss", "rediss+sentinel"):
             raise ValueError(f"the URL parameter {name!r} needs a rediss:// URL")
         try:
             check(value)

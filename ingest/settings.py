@@ -28,6 +28,8 @@ from ingest.redaction import redact_url as redact_url
 from ingest.redaction import register_secret
 from ingest.redis_url import check_query, query_parameters
 from ingest.secretfile import SecretFile, readable_file, secret_file
+from ingest.sentinel_url import SCHEMES as SENTINEL_SCHEMES
+from ingest.sentinel_url import parse_sentinel_url
 
 T = TypeVar("T")
 
@@ -111,14 +113,22 @@ def choice(*allowed: str) -> Callable[[str], str]:
 
 def redis_url(text: str) -> str:
     """Accept ``redis://``, ``rediss://`` and ``unix://`` URLs with a valid port (1-65535) and
-    database index (a non-negative integer, as the path ``/N`` or the query ``?db=N``).
+    database index (a non-negative integer, as the path ``/N`` or the query ``?db=N``), and
+    ``redis+sentinel://`` / ``rediss+sentinel://`` URLs naming sentinels and a service
+    (:mod:`ingest.sentinel_url`).
 
     Whether the server has that many databases is only known at connect time
     (:mod:`ingest.connection`).
     """
     parts = urlsplit(text)
+    if parts.scheme in SENTINEL_SCHEMES:
+        parse_sentinel_url(text)
+        check_query(text)
+        return text
     if parts.scheme not in {"redis", "rediss", "unix"}:
-        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        raise ValueError(
+            "must be a redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel:// URL"
+        )
     try:
         port = parts.port
     except ValueError:
@@ -298,7 +308,9 @@ REDIS_OPTIONS: tuple[Option, ...] = (
         "INGEST_REDIS_URL",
         redis_url,
         DEFAULT_REDIS_URL,
-        "Redis URL (redis://, rediss://, unix://)",
+        "Redis URL (redis://, rediss://, unix://; a primary behind Sentinel: "
+        "redis+sentinel://[user:password@]host:26379[,host:26379...]/<service>[/<db>], "
+        "rediss+sentinel:// for TLS)",
         secret=True,
     ),
     Option(
@@ -371,6 +383,24 @@ REDIS_OPTIONS: tuple[Option, ...] = (
         "and shows in /readyz and ingest.stats --json)",
         is_flag=True,
     ),
+    # Sentinel's own credentials (the URL's are the data nodes'): see ingest.sentinel_url.
+    Option(
+        "sentinel_password_file",
+        "--sentinel-password-file",
+        "INGEST_SENTINEL_PASSWORD_FILE",
+        secret_file,
+        None,
+        "file holding the sentinels' password (their requirepass, or the password of "
+        "--sentinel-username); redis+sentinel:// only; default: the sentinels need none",
+    ),
+    Option(
+        "sentinel_username",
+        "--sentinel-username",
+        "INGEST_SENTINEL_USERNAME",
+        text,
+        None,
+        "ACL user the sentinels know us as (with --sentinel-password-file); redis+sentinel:// only",
+    ),
 )
 
 STREAM_OPTION = Option("stream", "--stream", "INGEST_STREAM", text, "ingest:events", "stream key")
@@ -395,14 +425,17 @@ class RedisSettings:
         tls_cert_file, tls_key_file: client certificate and key (PEM) for mutual TLS.
         tls_key_password_file: passphrase of an encrypted client key.
         tls_insecure: do not verify the server's certificate or host name.
+        sentinel_password_file: the sentinels' password (``redis+sentinel://`` URLs only).
+        sentinel_username: the sentinels' ACL user (needs ``sentinel_password_file``).
 
     Every password the settings hold (the URL's, the files') is registered with
     :func:`ingest.redaction.register_secret` when the settings are built.
 
     Raises:
-        ConfigError: TLS settings on a URL that is not ``rediss://``, a password both in the
-            URL and in a file, a key without a certificate, or a TLS file given both as a
-            setting and as a URL parameter.
+        ConfigError: TLS settings on a URL that is not ``rediss://`` (or
+            ``rediss+sentinel://``), a password both in the URL and in a file, a key without a
+            certificate, a TLS file given both as a setting and as a URL parameter, or
+            sentinel credentials without a Sentinel URL.
     """
 
     redis_url: str = DEFAULT_REDIS_URL
@@ -414,6 +447,8 @@ class RedisSettings:
     tls_key_file: str | None = None
     tls_key_password_file: SecretFile | None = None
     tls_insecure: bool = False
+    sentinel_password_file: SecretFile | None = None
+    sentinel_username: str | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.redis_url)
@@ -428,10 +463,18 @@ class RedisSettings:
             return label(REDIS_OPTIONS, dest)
 
         tls_given = [d for d in _TLS_DESTS if getattr(self, d)]
-        if tls_given and scheme != "rediss":
+        if tls_given and scheme not in _TLS_SCHEMES:
             raise ConfigError(
                 f"{name(tls_given[0])} needs a rediss:// URL ({name('redis_url')} is {scheme}://)"
             )
+        sentinel_given = [d for d in _SENTINEL_DESTS if getattr(self, d) is not None]
+        if sentinel_given and scheme not in SENTINEL_SCHEMES:
+            raise ConfigError(
+                f"{name(sentinel_given[0])} needs a redis+sentinel:// URL ({name('redis_url')} "
+                f"is {scheme}://)"
+            )
+        if self.sentinel_username is not None and self.sentinel_password_file is None:
+            raise ConfigError(f"{name('sentinel_username')} needs {name('sentinel_password_file')}")
         if self.password_file is not None and url_password:
             raise ConfigError(
                 f"{name('password_file')} and a password in {name('redis_url')}: give it once"
@@ -457,12 +500,20 @@ class RedisSettings:
     @property
     def tls_mode(self) -> str:
         """``verified`` (rediss://, certificate and host name checked), ``insecure``
-        (rediss:// with :attr:`tls_insecure`) or ``off`` (redis:// or unix://)."""
-        if urlsplit(self.redis_url).scheme != "rediss":
+        (rediss:// with :attr:`tls_insecure`) or ``off`` (redis:// or unix://); the same for
+        ``rediss+sentinel://`` and ``redis+sentinel://``."""
+        if urlsplit(self.redis_url).scheme not in _TLS_SCHEMES:
             return "off"
         return "insecure" if self.tls_insecure else "verified"
 
+    @property
+    def sentinel(self) -> bool:
+        """The URL names a primary behind Sentinel (``redis+sentinel://``)."""
+        return urlsplit(self.redis_url).scheme in SENTINEL_SCHEMES
 
+
+_TLS_SCHEMES = ("rediss", "rediss+sentinel")
+_SENTINEL_DESTS = ("sentinel_password_file", "sentinel_username")
 _TLS_DESTS = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_key_password_file",
               "tls_insecure")  # fmt: skip
 _TLS_URL_TWINS = {
@@ -576,7 +627,25 @@ PRODUCER_OPTIONS: tuple[Option, ...] = (
 )
 # fmt: on
 
-PRODUCER_CLI_OPTIONS: tuple[Option, ...] = (*REDIS_OPTIONS, STREAM_OPTION, *PRODUCER_OPTIONS)
+# ---- durable produce (ingest.durable) -------------------------------------------------------
+
+# fmt: off
+DURABLE_OPTIONS: tuple[Option, ...] = (
+    Option("min_replicas", "--min-replicas", "INGEST_MIN_REPLICAS", non_negative_int, 0,
+           "durable produce: a batch counts as produced only once this many replicas "
+           "acknowledged it (WAIT; plus the primary's AOF fsync by WAITAOF where the server has "
+           "it and runs AOF); else exit 5 naming its lines (0: off)", "replicas"),
+    Option("replica_timeout_s", "--replica-timeout", "INGEST_REPLICA_TIMEOUT", positive_float,
+           5.0, "with --min-replicas: how long each batch may wait for its replicas", "s"),
+)
+# fmt: on
+
+PRODUCER_CLI_OPTIONS: tuple[Option, ...] = (
+    *REDIS_OPTIONS,
+    STREAM_OPTION,
+    *PRODUCER_OPTIONS,
+    *DURABLE_OPTIONS,
+)
 """Everything ``python -m ingest.produce`` reads; no ``--group``: admission does not use one."""
 
 
@@ -603,6 +672,9 @@ class ProducerSettings:
         allow_eviction: start even under an ``allkeys-*`` maxmemory policy (warns loudly).
         input, format, id_field, raw_ids, csv_types, encoding, from_line, source, type,
             synthetic, rate, rejects, log_level, log_format: CLI only.
+        min_replicas: durable produce: replicas that must acknowledge each batch before it
+            counts (``WAIT``; 0, the default, is off; :mod:`ingest.durable`).
+        replica_timeout_s: how long each batch may wait for them, seconds (default 5).
 
     Raises:
         ConfigError: ``low_water < high_water <= maxlen`` or ``batch_size <= maxlen`` does not
@@ -634,9 +706,21 @@ class ProducerSettings:
     rejects: str | None = None
     log_level: str = "INFO"
     log_format: str = "auto"
+    min_replicas: int = 0
+    replica_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         self._check()
+        if self.min_replicas < 0 or not self.replica_timeout_s > 0:
+            raise ConfigError(
+                f"{label(DURABLE_OPTIONS, 'min_replicas')} must not be negative and "
+                f"{label(DURABLE_OPTIONS, 'replica_timeout_s')} must be above 0"
+            )
+
+    @property
+    def replica_timeout_ms(self) -> int:
+        """``replica_timeout_s`` in ms, as ``WAIT`` takes it (at least 1)."""
+        return max(1, round(self.replica_timeout_s * 1000))
 
     def _check(self) -> None:
         def name(dest: str) -> str:
@@ -694,4 +778,5 @@ class ProducerSettings:
         return cls(
             redis=RedisSettings.from_values(values),
             **{o.dest: values[o.dest] for o in (STREAM_OPTION, *PRODUCER_OPTIONS)},
+            **{o.dest: values[o.dest] for o in DURABLE_OPTIONS},
         )

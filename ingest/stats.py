@@ -7,6 +7,10 @@ key, pending, idle, and inactive where the server reports it). ``--watch`` refre
 place on a terminal; ``--json`` prints one object (one per line with ``--watch``); ``--count N``
 prints N snapshots (it implies ``--watch``).
 
+Through Sentinel (a ``redis+sentinel://`` URL) the title and the JSON's ``redis_primary``
+(``service``, ``primary`` as ``host:port``, ``sentinels``, ``failovers`` seen) say which primary
+it reads; ``null`` for other URLs.
+
 The cap is the one the producer recorded at start in the stream's config hash
 (``{stream}:config``: maxlen, high_water, low_water, no_group, updated_at_ms; the last
 producer to start wins); only when no producer has recorded one is it this command's own
@@ -33,7 +37,13 @@ from typing import Any
 import redis
 from rich.console import Console
 
-from ingest.connection import CONNECTION_ERRORS, sync_client, wait_until_reachable
+from ingest.connection import (
+    CONNECTION_ERRORS,
+    describe_primary,
+    primary_label,
+    sync_client,
+    wait_until_reachable,
+)
 from ingest.display import json_text
 from ingest.errors import ConfigError, IngestError, RedisUnavailable
 from ingest.groupstate import GroupState, StreamState, read_state
@@ -156,6 +166,7 @@ def as_dict(snapshot: Snapshot, *, redis_url: str, maxlen: int) -> dict[str, Any
     cap, cap_source = effective_cap(snapshot, maxlen)
     return {
         "redis_url": redact_text(redis_url),
+        "redis_primary": describe_primary(redis_url),
         "stream": state.stream,
         "exists": state.exists,
         "time_ms": state.time_ms,
@@ -204,6 +215,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _where(url: str) -> str:
+    """The URL for a table's title: through Sentinel, also the service and its primary."""
+    label = primary_label(url)
+    return f"{url} ({label})" if label else url
+
+
 def _show(console: Console, snapshot: Snapshot, values: Mapping[str, Any]) -> None:
     url, maxlen = values["redis_url"], values["maxlen"]
     if values["json"]:
@@ -211,7 +228,7 @@ def _show(console: Console, snapshot: Snapshot, values: Mapping[str, Any]) -> No
         console.file.write(json_text(report, separators=(",", ":")) + "\n")
         console.file.flush()
     else:
-        console.print(render(snapshot, redis_url=url, maxlen=maxlen, width=console.width))
+        console.print(render(snapshot, redis_url=_where(url), maxlen=maxlen, width=console.width))
 
 
 def _watch(console: Console, client: redis.Redis, values: Mapping[str, Any]) -> int:
@@ -233,7 +250,9 @@ def _watch(console: Console, client: redis.Redis, values: Mapping[str, Any]) -> 
             previous = snapshot.state
             if live is not None:
                 url, maxlen = values["redis_url"], values["maxlen"]
-                live.update(render(snapshot, redis_url=url, maxlen=maxlen, width=console.width))
+                live.update(
+                    render(snapshot, redis_url=_where(url), maxlen=maxlen, width=console.width)
+                )
                 live.refresh()
             else:
                 _show(console, snapshot, values)

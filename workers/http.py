@@ -11,7 +11,8 @@ server's loop.
   detail. Kubernetes restarts a pod that keeps failing it.
 * ``GET /readyz``: the same with ``ready()`` (connected to Redis, the group exists), then one
   ``name: value`` line per field of ``ready_fields`` (``tls: verified|insecure|off``). The
-  detail never names the Redis host, port, user or database.
+  detail never names the Redis user or database, nor the host and port of a plain URL;
+  through Sentinel it names the service and the primary found (a failover shows there).
 * anything else: 404 (405 for a method other than GET and HEAD).
 
 Bounds, so that idle, slow or half-open clients cannot exhaust the worker: a connection with
@@ -38,7 +39,7 @@ import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ingest.connection import CONNECTION_ERRORS, probe_client
+from ingest.connection import CONNECTION_ERRORS, primary_label, probe_client
 from ingest.errors import ConfigError
 from ingest.logs import redact_text
 from ingest.settings import RedisSettings
@@ -242,7 +243,8 @@ def redis_ready_check(settings: RedisSettings, stream: str, group: str) -> Check
     It uses its own small client (:func:`ingest.connection.probe_client`: 1 s timeouts, no
     retries, the worker's TLS and credentials), so a probe never queues behind the worker's
     blocking reads and reports an outage within about a second. Its details name the stream
-    and the group, never the Redis host, port, user or database.
+    and the group, never the Redis user or database; through Sentinel also the service and
+    the primary (``connected to service 'ingest', primary 10.0.0.5:6379; group ...``).
     """
     client = probe_client(settings, timeout_s=1.0)
 
@@ -261,6 +263,7 @@ def redis_ready_check(settings: RedisSettings, stream: str, group: str) -> Check
             return False, f"stream {stream!r}: {str(exc).split(' ', 1)[0]}"
         if not any(str(row.get("name")) == group for row in groups):
             return False, f"group {group!r} does not exist on stream {stream!r}"
-        return True, f"connected; group {group!r} exists"
+        label = primary_label(settings.redis_url)
+        return True, f"connected{f' to {label}' if label else ''}; group {group!r} exists"
 
     return check

@@ -60,6 +60,9 @@ def test_quick_run_at_tiny_size_reports_every_figure(subprocess_env):
     assert figures["latency_events"] == 1000
     assert figures["recovery_entries"] > 0
     assert 0 < figures["recovery_taken_over_s"] <= figures["recovery_handled_s"]
+    for batch in (500, 50):
+        assert figures[f"durable_vs_plain_ratio_{batch}"] > 0
+        assert figures[f"durable_wait_eps_{batch}"] > 0
     assert 0 < figures["latency_p50_ms"] <= figures["latency_p99_ms"] <= figures["latency_max_ms"]
     assert figures["soak_rss_first_mb"] > 0
     assert figures["soak_rss_last_mb"] > 0

@@ -41,6 +41,8 @@ def test_contract_modules_import_no_redis_client() -> None:
 ADMISSION = {
     "ingest.admission",
     "ingest.admitting",
+    "ingest.resending",
+    "ingest.durable",
     "ingest.blocked",
     "ingest.backlog",
     "ingest.backpressure",

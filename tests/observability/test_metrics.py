@@ -42,6 +42,9 @@ class FakeProducerStats:
     rejected: int = 0
     blocks: int = 0
     blocked_s: float = 0.0
+    failovers: int = 0
+    replica_waits: int = 0
+    not_durable: int = 0
 
 
 def _points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, object], object]]]:

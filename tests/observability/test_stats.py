@@ -55,6 +55,7 @@ def test_json_of_a_known_state(known_state, redis_url, capsys):
     assert all(c.pop("inactive_s") is None or c["name"] for c in workers["consumers"])
     assert report == {
         "redis_url": redis_url,
+        "redis_primary": None,
         "stream": STREAM,
         "exists": True,
         "length": 10,
