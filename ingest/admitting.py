@@ -40,7 +40,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import redis
 
@@ -50,7 +49,7 @@ from ingest.blocked import Blocked, describe_block
 from ingest.durable import Confirmer, Durability
 from ingest.errors import BackpressureTimeout
 from ingest.refusals import REFUSALS, describe
-from ingest.resending import Sender, Stopped
+from ingest.resending import AdmitStats, Sender, Stopped
 from ingest.settings import RedisSettings
 
 __all__ = ["MIN_PRODUCER_TTL_MS", "AdmitStats", "Admitter", "Limits", "Stopped"]
@@ -59,31 +58,6 @@ log = logging.getLogger(__name__)
 
 MIN_PRODUCER_TTL_MS = 600_000
 """Shortest time the server remembers a producer's last batch, ms (10 minutes)."""
-
-
-@dataclass(slots=True)
-class AdmitStats:
-    """Counters of an :class:`Admitter` (plain numbers; cheap to update and read).
-
-    Attributes:
-        batches: batches admitted.
-        blocked_s: seconds spent waiting on backpressure or OOM.
-        blocks: blocking episodes (a refused batch starts one; its admission ends it).
-        oom_waits: OOM replies waited out.
-        retries: batches re-sent after a connection error, a timeout or an ``outage``
-            refusal (``LOADING``, ``READONLY`` ...).
-        repeats: entries of re-sent batches the function found already in the stream (their
-            first send had landed; not appended again).
-    """
-
-    batches: int = 0
-    blocked_s: float = 0.0
-    blocks: int = 0
-    oom_waits: int = 0
-    retries: int = 0
-    repeats: int = 0
-    replica_waits: int = 0
-    """``NOREPLICAS`` replies waited out (``min-replicas-to-write`` not met)."""
 
 
 def producer_ttl_ms(settings: RedisSettings) -> int:

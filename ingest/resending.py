@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import redis
@@ -33,11 +34,36 @@ from ingest.refusals import Action, Budget, Refusal, classify, describe
 from ingest.settings import RedisSettings
 
 if TYPE_CHECKING:
-    from ingest.admitting import AdmitStats, Limits
+    from ingest.backpressure import Limits
 
 log = logging.getLogger(__name__)
 
 _ANSWERS: tuple[type[Exception], ...] = (redis.ResponseError, *CONNECTION_ERRORS)
+
+
+@dataclass(slots=True)
+class AdmitStats:
+    """Counters of an :class:`Admitter` (plain numbers; cheap to update and read).
+
+    Attributes:
+        batches: batches admitted.
+        blocked_s: seconds spent waiting on backpressure or OOM.
+        blocks: blocking episodes (a refused batch starts one; its admission ends it).
+        oom_waits: OOM replies waited out.
+        retries: batches re-sent after a connection error, a timeout or an ``outage``
+            refusal (``LOADING``, ``READONLY`` ...).
+        repeats: entries of re-sent batches the function found already in the stream (their
+            first send had landed; not appended again).
+    """
+
+    batches: int = 0
+    blocked_s: float = 0.0
+    blocks: int = 0
+    oom_waits: int = 0
+    retries: int = 0
+    repeats: int = 0
+    replica_waits: int = 0
+    """``NOREPLICAS`` replies waited out (``min-replicas-to-write`` not met)."""
 
 
 class Stopped(IngestError):
